@@ -1,0 +1,3 @@
+//! JWT authentication (SPEC "Providers").
+
+pub mod jwks;

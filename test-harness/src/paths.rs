@@ -1,0 +1,90 @@
+//! Where things live: the repository, the built filter, the shared fixtures and
+//! the per-run scratch directories.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use crate::{Error, Result};
+
+/// The repository root: the parent of this crate's manifest directory.
+pub fn repo_root() -> PathBuf {
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    manifest.parent().unwrap_or(manifest).to_path_buf()
+}
+
+/// The filter module Envoy loads: `$TOOLGUARD_WASM`, else the artifact
+/// `scripts/build` produces.
+pub fn wasm_path() -> PathBuf {
+    match std::env::var_os("TOOLGUARD_WASM") {
+        Some(p) if !p.is_empty() => PathBuf::from(p),
+        _ => repo_root().join("target/wasm32-wasip1/release/toolguard.wasm"),
+    }
+}
+
+/// [`wasm_path`], or an error that says how to get the file.
+pub fn require_wasm() -> Result<PathBuf> {
+    let path = wasm_path();
+    if path.is_file() {
+        Ok(path)
+    } else {
+        Err(Error::new(format!(
+            "the filter module {} does not exist: build it with scripts/build \
+             (or set TOOLGUARD_WASM to a built toolguard.wasm)",
+            path.display()
+        )))
+    }
+}
+
+/// The fixtures directory: `$TOOLGUARD_FIXTURES`, else `<repo>/fixtures`, else
+/// `shared/fixtures` beside the repository (where CI and the workplace keep it).
+pub fn fixtures_dir() -> Result<PathBuf> {
+    let mut candidates = Vec::new();
+    if let Some(p) = std::env::var_os("TOOLGUARD_FIXTURES") {
+        candidates.push(PathBuf::from(p));
+    }
+    let root = repo_root();
+    candidates.push(root.join("fixtures"));
+    if let Some(parent) = root.parent() {
+        candidates.push(parent.join("shared/fixtures"));
+    }
+    candidates
+        .iter()
+        .find(|p| p.join("streams").is_dir())
+        .cloned()
+        .ok_or_else(|| {
+            Error::new(format!(
+                "no fixtures directory found (looked in {}); set TOOLGUARD_FIXTURES",
+                candidates
+                    .iter()
+                    .map(|p| p.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))
+        })
+}
+
+/// The bytes of one fixture, by path relative to the fixtures directory,
+/// e.g. `streams/anthropic_messages_tool_use.sse`.
+pub fn fixture(relative: &str) -> Result<Vec<u8>> {
+    let path = fixtures_dir()?.join(relative);
+    std::fs::read(&path).map_err(|e| Error::new(format!("reading fixture {}: {e}", path.display())))
+}
+
+/// A fresh directory for one Envoy run (bootstrap, logs), under the system
+/// temp dir so parallel test binaries never collide.
+pub(crate) fn new_run_dir(label: &str) -> Result<PathBuf> {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    let dir = std::env::temp_dir().join("toolguard-harness").join(format!(
+        "{label}-{}-{n}-{nanos:08x}",
+        std::process::id()
+    ));
+    std::fs::create_dir_all(&dir)
+        .map_err(|e| Error::new(format!("creating {}: {e}", dir.display())))?;
+    Ok(dir)
+}

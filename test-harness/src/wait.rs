@@ -1,0 +1,40 @@
+//! Polling helpers for "wait until the mock saw X" with a deadline.
+//!
+//! Polling (every 10 ms) instead of condition variables keeps the state plain
+//! `Mutex`es and works identically from sync and async callers.
+
+use std::time::{Duration, Instant};
+
+const POLL_EVERY: Duration = Duration::from_millis(10);
+
+/// Calls `check` until it returns `Some`, or `timeout` passes (then `None`).
+/// Blocks the calling thread.
+pub(crate) fn poll_until<T>(timeout: Duration, mut check: impl FnMut() -> Option<T>) -> Option<T> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = check() {
+            return Some(v);
+        }
+        if Instant::now() >= deadline {
+            return None;
+        }
+        std::thread::sleep(POLL_EVERY);
+    }
+}
+
+/// Async twin of [`poll_until`], for use inside `#[tokio::test]`.
+pub(crate) async fn poll_until_async<T>(
+    timeout: Duration,
+    mut check: impl FnMut() -> Option<T>,
+) -> Option<T> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = check() {
+            return Some(v);
+        }
+        if Instant::now() >= deadline {
+            return None;
+        }
+        tokio::time::sleep(POLL_EVERY).await;
+    }
+}
