@@ -5,7 +5,13 @@
 //! module Envoy loads.
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing))]
 
+pub mod agentcore;
 pub mod config;
+#[cfg(target_os = "wasi")]
+mod glue;
+pub mod host;
 pub mod json;
 pub mod jwt;
+pub mod metrics;
 pub mod policy;
+pub mod sse;

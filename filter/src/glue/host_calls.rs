@@ -1,0 +1,117 @@
+//! `Host` backed by proxy-wasm host calls for the stream whose callback is running.
+
+use crate::host::{Host, LogLevel};
+use crate::metrics::Metric;
+use proxy_wasm::hostcalls;
+use proxy_wasm::types::{BufferType, MapType};
+use std::rc::Rc;
+
+use super::root::Metrics;
+
+/// Host calls act on the context the proxy is calling into, so this value is only
+/// meaningful inside that context's callback (or after `set_effective_context`).
+pub struct HostCalls {
+    pub metrics: Rc<Metrics>,
+}
+
+fn to_wasm_level(level: LogLevel) -> proxy_wasm::types::LogLevel {
+    use proxy_wasm::types::LogLevel as L;
+    match level {
+        LogLevel::Debug => L::Debug,
+        LogLevel::Info => L::Info,
+        LogLevel::Warn => L::Warn,
+        LogLevel::Error => L::Error,
+        LogLevel::Critical => L::Critical,
+    }
+}
+
+pub fn log(level: LogLevel, message: &str) {
+    let _ = hostcalls::log(to_wasm_level(level), message);
+}
+
+pub fn now_ms() -> u64 {
+    hostcalls::get_current_time()
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// Header values may hold bytes that are not UTF-8 (obs-text); the SDK's `String`
+/// getters panic on those, so values are read as bytes and converted lossily.
+/// (Names are tokens Envoy has validated, so the SDK's map getter is safe for them.)
+fn header(map: MapType, name: &str) -> Option<String> {
+    hostcalls::get_map_value_bytes(map, name)
+        .ok()
+        .flatten()
+        .map(|v| String::from_utf8_lossy(&v).into_owned())
+}
+
+impl Host for HostCalls {
+    fn now_ms(&self) -> u64 {
+        now_ms()
+    }
+    fn log(&self, level: LogLevel, message: &str) {
+        log(level, message);
+    }
+    fn count(&self, metric: Metric, by: u64) {
+        self.metrics.increment(metric, by);
+    }
+    fn fill_random(&self, buf: &mut [u8]) {
+        if getrandom::getrandom(buf).is_err() {
+            // Without randomness a generated session id would be guessable: fail closed
+            // by leaving zeros is not acceptable, so mix in the clock as a last resort
+            // and say so; Envoy always provides random_get, so this is not expected.
+            log(LogLevel::Critical, "toolguard: random_get failed");
+            let t = now_ms().to_le_bytes();
+            for (i, b) in buf.iter_mut().enumerate() {
+                *b = t.get(i % t.len()).copied().unwrap_or(0) ^ (i as u8);
+            }
+        }
+    }
+    fn request_header(&self, name: &str) -> Option<String> {
+        header(MapType::HttpRequestHeaders, name)
+    }
+    fn request_headers(&self) -> Vec<(String, String)> {
+        hostcalls::get_map_bytes(MapType::HttpRequestHeaders)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(k, v)| (k, String::from_utf8_lossy(&v).into_owned()))
+            .collect()
+    }
+    fn set_request_header(&self, name: &str, value: Option<&str>) {
+        let _ = hostcalls::set_map_value(MapType::HttpRequestHeaders, name, value);
+    }
+    fn request_body(&self, size: usize) -> Vec<u8> {
+        hostcalls::get_buffer(BufferType::HttpRequestBody, 0, size)
+            .ok()
+            .flatten()
+            .unwrap_or_default()
+    }
+    fn response_header(&self, name: &str) -> Option<String> {
+        header(MapType::HttpResponseHeaders, name)
+    }
+    fn set_response_header(&self, name: &str, value: Option<&str>) {
+        let _ = hostcalls::set_map_value(MapType::HttpResponseHeaders, name, value);
+    }
+    fn response_body(&self, size: usize) -> Vec<u8> {
+        hostcalls::get_buffer(BufferType::HttpResponseBody, 0, size)
+            .ok()
+            .flatten()
+            .unwrap_or_default()
+    }
+    fn replace_response_body(&self, size: usize, bytes: &[u8]) {
+        let _ = hostcalls::set_buffer(BufferType::HttpResponseBody, 0, size, bytes);
+    }
+    fn replace_request_body(&self, size: usize, bytes: &[u8]) {
+        let _ = hostcalls::set_buffer(BufferType::HttpRequestBody, 0, size, bytes);
+    }
+    fn send_response(&self, status: u32, headers: &[(&str, &str)], body: &[u8]) {
+        let _ = hostcalls::send_http_response(status, headers.to_vec(), Some(body));
+    }
+    fn resume_request(&self) {
+        let _ = hostcalls::resume_http_request();
+    }
+    fn reset_stream(&self) {
+        let _ = hostcalls::reset_http_response();
+    }
+}

@@ -1,0 +1,43 @@
+//! What the request logic needs from its host. The proxy-wasm glue implements it
+//! with host calls; tests implement it with a fake that records what was done.
+
+use crate::metrics::Metric;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogLevel {
+    Debug,
+    Info,
+    Warn,
+    Error,
+    Critical,
+}
+
+/// One HTTP stream as the filter sees it. Header names are lower-case.
+pub trait Host {
+    /// Milliseconds since the Unix epoch, from the proxy's clock.
+    fn now_ms(&self) -> u64;
+    fn log(&self, level: LogLevel, message: &str);
+    fn count(&self, metric: Metric, by: u64);
+    /// Unpredictable bytes (WASI `random_get` in Envoy).
+    fn fill_random(&self, buf: &mut [u8]);
+
+    fn request_header(&self, name: &str) -> Option<String>;
+    fn request_headers(&self) -> Vec<(String, String)>;
+    /// `None` removes every value of `name`.
+    fn set_request_header(&self, name: &str, value: Option<&str>);
+    fn request_body(&self, size: usize) -> Vec<u8>;
+
+    fn response_header(&self, name: &str) -> Option<String>;
+    fn set_response_header(&self, name: &str, value: Option<&str>);
+    /// The current response body chunk (`size` bytes, as the callback announced).
+    fn response_body(&self, size: usize) -> Vec<u8>;
+    /// Replaces the current chunk (its `size` bytes) with `bytes`.
+    fn replace_response_body(&self, size: usize, bytes: &[u8]);
+    fn replace_request_body(&self, size: usize, bytes: &[u8]);
+
+    /// Answers locally; nothing goes upstream.
+    fn send_response(&self, status: u32, headers: &[(&str, &str)], body: &[u8]);
+    fn resume_request(&self);
+    /// Resets the stream: the client's response ends and the upstream request is cancelled.
+    fn reset_stream(&self);
+}

@@ -1,0 +1,1 @@
+//! SPEC "Response policing": SSE framing, tool-call dialects and the stream guard.
