@@ -29,6 +29,7 @@ pub mod paths;
 pub mod plugin_config;
 pub mod runtime;
 mod server;
+pub mod stack;
 pub mod tokens;
 mod wait;
 
@@ -37,4 +38,5 @@ pub use envoy::{validate, Envoy};
 pub use error::{Error, Result};
 pub use mock_agent::{BodyEnd, Chunking, MockAgent, RecordedRequest, Reply};
 pub use mock_jwks::{JwksMode, MockJwks};
+pub use stack::Stack;
 pub use tokens::{Key, Token};

@@ -25,8 +25,14 @@ pub fn wasm_path() -> PathBuf {
 /// [`wasm_path`], or an error that says how to get the file.
 pub fn require_wasm() -> Result<PathBuf> {
     let path = wasm_path();
+    check_wasm(&path)?;
+    Ok(path)
+}
+
+/// Ok if the filter module exists, else an error that says how to build it.
+pub fn check_wasm(path: &Path) -> Result<()> {
     if path.is_file() {
-        Ok(path)
+        Ok(())
     } else {
         Err(Error::new(format!(
             "the filter module {} does not exist: build it with scripts/build \
@@ -80,10 +86,9 @@ pub(crate) fn new_run_dir(label: &str) -> Result<PathBuf> {
         .duration_since(UNIX_EPOCH)
         .map(|d| d.subsec_nanos())
         .unwrap_or(0);
-    let dir = std::env::temp_dir().join("toolguard-harness").join(format!(
-        "{label}-{}-{n}-{nanos:08x}",
-        std::process::id()
-    ));
+    let dir = std::env::temp_dir()
+        .join("toolguard-harness")
+        .join(format!("{label}-{}-{n}-{nanos:08x}", std::process::id()));
     std::fs::create_dir_all(&dir)
         .map_err(|e| Error::new(format!("creating {}: {e}", dir.display())))?;
     Ok(dir)

@@ -38,3 +38,9 @@ pub(crate) async fn poll_until_async<T>(
         tokio::time::sleep(POLL_EVERY).await;
     }
 }
+
+/// Locks a mutex, ignoring poisoning: a panicking test thread must not turn
+/// every later mock-server request into a second panic.
+pub(crate) fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}

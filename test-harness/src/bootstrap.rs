@@ -1,0 +1,292 @@
+//! The Envoy bootstrap a test runs: an admin listener, one HTTP listener
+//! (HTTP/1.1 and h2c) whose filter chain is the toolguard Wasm filter and the
+//! router, a catch-all route to the `agent` cluster, and any extra clusters
+//! the plugin configuration refers to by name (e.g. `jwks`).
+//!
+//! Ports default to 0: Envoy binds free ports itself and the harness reads
+//! them back from the admin API, so parallel tests never race for a port.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde_json::{json, Value};
+
+use crate::{paths, plugin_config, Envoy, Error, Result};
+
+/// The name of the HTTP listener (as shown by `/listeners`).
+pub const LISTENER_NAME: &str = "toolguard";
+/// The cluster every request is routed to.
+pub const AGENT_CLUSTER: &str = "agent";
+
+/// Builder for an Envoy bootstrap plus the command-line options to run it.
+#[derive(Clone, Debug)]
+pub struct Bootstrap {
+    wasm: Option<PathBuf>,
+    plugin_config: String,
+    upstream: SocketAddr,
+    upstream_http2: bool,
+    clusters: Vec<(String, SocketAddr)>,
+    listen_port: u16,
+    admin_port: u16,
+    concurrency: u32,
+    log_level: String,
+    component_log_levels: Vec<(String, String)>,
+    generate_request_id: bool,
+}
+
+impl Default for Bootstrap {
+    fn default() -> Self {
+        Bootstrap::new()
+    }
+}
+
+impl Bootstrap {
+    /// Defaults: the filter from [`paths::wasm_path`], the
+    /// [`plugin_config::passthrough`] configuration, upstream `127.0.0.1:1`
+    /// (nothing listens: 503) until [`Bootstrap::upstream`] is called,
+    /// 2 workers, log level `info`.
+    pub fn new() -> Bootstrap {
+        Bootstrap {
+            wasm: None,
+            plugin_config: plugin_config::passthrough().to_string(),
+            upstream: SocketAddr::from(([127, 0, 0, 1], 1)),
+            upstream_http2: false,
+            clusters: Vec::new(),
+            listen_port: 0,
+            admin_port: 0,
+            concurrency: 2,
+            log_level: "info".into(),
+            component_log_levels: Vec::new(),
+            generate_request_id: false,
+        }
+    }
+
+    /// The plugin configuration, as JSON.
+    pub fn plugin_config_json(mut self, config: &Value) -> Bootstrap {
+        self.plugin_config = config.to_string();
+        self
+    }
+
+    /// The plugin configuration, verbatim (need not be JSON: for rejection
+    /// tests).
+    pub fn plugin_config_text(mut self, config: impl Into<String>) -> Bootstrap {
+        self.plugin_config = config.into();
+        self
+    }
+
+    /// The filter module to load instead of [`paths::wasm_path`].
+    pub fn wasm(mut self, path: impl Into<PathBuf>) -> Bootstrap {
+        self.wasm = Some(path.into());
+        self
+    }
+
+    /// Address of the `agent` cluster (the mock agent).
+    pub fn upstream(mut self, addr: SocketAddr) -> Bootstrap {
+        self.upstream = addr;
+        self
+    }
+
+    /// Talk HTTP/2 (h2c) to the `agent` cluster instead of HTTP/1.1.
+    pub fn upstream_http2(mut self, on: bool) -> Bootstrap {
+        self.upstream_http2 = on;
+        self
+    }
+
+    /// An extra cluster `name` with one endpoint, for the plugin to call
+    /// (e.g. its `remote_jwks.http_uri.cluster`).
+    pub fn cluster(mut self, name: &str, addr: SocketAddr) -> Bootstrap {
+        self.clusters.push((name.to_string(), addr));
+        self
+    }
+
+    /// The cluster [`plugin_config::JWKS_CLUSTER`] (`jwks`) pointing at `addr`.
+    pub fn jwks_cluster(self, addr: SocketAddr) -> Bootstrap {
+        self.cluster(plugin_config::JWKS_CLUSTER, addr)
+    }
+
+    /// Fixed port for the HTTP listener (default 0: any free port).
+    pub fn listen_port(mut self, port: u16) -> Bootstrap {
+        self.listen_port = port;
+        self
+    }
+
+    /// Fixed port for the admin listener (default 0: any free port).
+    pub fn admin_port(mut self, port: u16) -> Bootstrap {
+        self.admin_port = port;
+        self
+    }
+
+    /// Worker threads (`--concurrency`), default 2.
+    pub fn concurrency(mut self, workers: u32) -> Bootstrap {
+        self.concurrency = workers;
+        self
+    }
+
+    /// Envoy's overall log level (`-l`), default `info`.
+    pub fn log_level(mut self, level: &str) -> Bootstrap {
+        self.log_level = level.to_string();
+        self
+    }
+
+    /// One component's log level (`--component-log-level wasm:debug`).
+    pub fn component_log_level(mut self, component: &str, level: &str) -> Bootstrap {
+        self.component_log_levels
+            .push((component.to_string(), level.to_string()));
+        self
+    }
+
+    /// Whether Envoy adds `x-request-id` to requests. Off by default so the
+    /// upstream sees exactly the client's headers plus what the filter adds.
+    pub fn generate_request_id(mut self, on: bool) -> Bootstrap {
+        self.generate_request_id = on;
+        self
+    }
+
+    /// The filter module this bootstrap loads.
+    pub fn wasm_path(&self) -> PathBuf {
+        self.wasm.clone().unwrap_or_else(paths::wasm_path)
+    }
+
+    pub fn plugin_config(&self) -> &str {
+        &self.plugin_config
+    }
+
+    /// Envoy command-line options besides `-c`.
+    pub fn command_line_options(&self) -> Vec<String> {
+        let mut args = vec![
+            "--concurrency".to_string(),
+            self.concurrency.to_string(),
+            "--log-level".to_string(),
+            self.log_level.clone(),
+            // Several Envoys share the machine: no hot-restart shared memory.
+            "--disable-hot-restart".to_string(),
+        ];
+        if !self.component_log_levels.is_empty() {
+            args.push("--component-log-level".to_string());
+            args.push(
+                self.component_log_levels
+                    .iter()
+                    .map(|(c, l)| format!("{c}:{l}"))
+                    .collect::<Vec<_>>()
+                    .join(","),
+            );
+        }
+        args
+    }
+
+    /// The bootstrap document.
+    pub fn to_json(&self) -> Value {
+        let wasm_filter = json!({
+            "name": "envoy.filters.http.wasm",
+            "typed_config": {
+                "@type": "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm",
+                "config": {
+                    "name": "toolguard",
+                    "root_id": "toolguard",
+                    "vm_config": {
+                        "vm_id": "toolguard",
+                        "runtime": "envoy.wasm.runtime.v8",
+                        "code": {"local": {"filename": self.wasm_path().display().to_string()}},
+                    },
+                    "configuration": {
+                        "@type": "type.googleapis.com/google.protobuf.StringValue",
+                        "value": self.plugin_config,
+                    },
+                    "fail_open": false,
+                },
+            },
+        });
+        let hcm = json!({
+            "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
+            "stat_prefix": "ingress",
+            "codec_type": "AUTO",
+            // Agent streams run long and may be quiet for a while.
+            "stream_idle_timeout": "0s",
+            "request_timeout": "0s",
+            "generate_request_id": self.generate_request_id,
+            "access_log": [{
+                "name": "envoy.access_loggers.stdout",
+                "typed_config": {"@type": "type.googleapis.com/envoy.extensions.access_loggers.stream.v3.StdoutAccessLog"},
+            }],
+            "route_config": {
+                "name": "all",
+                "virtual_hosts": [{
+                    "name": "all",
+                    "domains": ["*"],
+                    "routes": [{
+                        "match": {"prefix": "/"},
+                        "route": {"cluster": AGENT_CLUSTER, "timeout": "0s"},
+                    }],
+                }],
+            },
+            "http_filters": [
+                wasm_filter,
+                {
+                    "name": "envoy.filters.http.router",
+                    "typed_config": {"@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"},
+                },
+            ],
+        });
+        let mut clusters = vec![cluster(AGENT_CLUSTER, self.upstream, self.upstream_http2)];
+        for (name, addr) in &self.clusters {
+            clusters.push(cluster(name, *addr, false));
+        }
+        json!({
+            "admin": {"address": socket_address(self.admin_port)},
+            "static_resources": {
+                "listeners": [{
+                    "name": LISTENER_NAME,
+                    "address": socket_address(self.listen_port),
+                    "filter_chains": [{"filters": [{
+                        "name": "envoy.filters.network.http_connection_manager",
+                        "typed_config": hcm,
+                    }]}],
+                }],
+                "clusters": clusters,
+            },
+        })
+    }
+
+    /// Writes the bootstrap as `dir/bootstrap.json`; returns its path.
+    pub fn write(&self, dir: &Path) -> Result<PathBuf> {
+        let path = dir.join("bootstrap.json");
+        let text = serde_json::to_string_pretty(&self.to_json())
+            .map_err(|e| Error::new(format!("serializing bootstrap: {e}")))?;
+        std::fs::write(&path, text)
+            .map_err(|e| Error::new(format!("writing {}: {e}", path.display())))?;
+        Ok(path)
+    }
+
+    /// Starts Envoy with this bootstrap ([`Envoy::start`]).
+    pub fn start(&self) -> Result<Envoy> {
+        Envoy::start(self)
+    }
+}
+
+fn socket_address(port: u16) -> Value {
+    json!({"socket_address": {"address": "127.0.0.1", "port_value": port}})
+}
+
+fn cluster(name: &str, addr: SocketAddr, http2: bool) -> Value {
+    let mut c = json!({
+        "name": name,
+        "type": "STATIC",
+        "connect_timeout": "5s",
+        "load_assignment": {
+            "cluster_name": name,
+            "endpoints": [{"lb_endpoints": [{"endpoint": {"address": {"socket_address": {
+                "address": addr.ip().to_string(),
+                "port_value": addr.port(),
+            }}}}]}],
+        },
+    });
+    if http2 {
+        c["typed_extension_protocol_options"] = json!({
+            "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
+                "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
+                "explicit_http_config": {"http2_protocol_options": {}},
+            },
+        });
+    }
+    c
+}
