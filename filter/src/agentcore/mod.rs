@@ -38,8 +38,9 @@
 //!   with the token). A string is sent as is; an array of strings joined with `,`
 //!   (an empty array gives an empty value); anything else (number, bool, null,
 //!   object, mixed array) as compact JSON. A missing claim sends nothing.
-//! - **Session**: see [`session`](self::unbind_response_session) and the doc of
-//!   [`SessionError`].
+//! - **Session**: checked, generated when missing, bound when `bind_to_subject`;
+//!   the rules are in the `session` module doc (see [`SessionError`],
+//!   [`unbind_response_session`]).
 //! - `Authorization` is never removed or set.
 
 mod custom;
