@@ -65,8 +65,19 @@ pub(super) fn plan(
             None => kept += 1,
         }
     }
+
+    // AgentCore acts for the user this header names (its workload identity hands
+    // out that user's OAuth tokens) when the caller signs with IAM, and here the
+    // proxy signs: a client must never choose it. Not in SPEC; removed on the same
+    // terms as the custom headers.
+    if !cfg.trust_client_custom_headers && request.iter().any(|(n, _)| n.eq_ignore_ascii_case(USER_ID_HEADER)) {
+        out.remove.push(USER_ID_HEADER.to_owned());
+    }
     out
 }
+
+/// AgentCore's user id header, lower-case.
+pub(super) const USER_ID_HEADER: &str = "x-amzn-bedrock-agentcore-runtime-user-id";
 
 /// Adds one of the filter's own headers, or records why it cannot go.
 fn offer(out: &mut CustomPlan, suffix: &str, value: &str) {

@@ -756,7 +756,7 @@ fn responses_are_unbound_for_their_own_caller_only() {
 fn the_spec_example_shapes_a_request() {
     let spec = r#"{
       "providers": {"cognito": {"issuer": "https://issuer.example",
-        "local_jwks": {"inline_string": "{\"keys\":[{\"kty\":\"RSA\",\"kid\":\"k1\",\"n\":\"AQAB\",\"e\":\"AQAB\"}]}"},
+        "local_jwks": {"inline_string": "{\"keys\":[{\"kty\":\"RSA\",\"kid\":\"k1\",\"n\":\"ofgWCuLjybRlzo0tZWJjNiuSfb4p4fAkd_wWJcyQoTbji9k0l8W26mPddxHmfHQp-Vaw-4qPCJrcS2mJPMEzP1Pt0Bm4d4QlL-yRT-SFd2lZS-pCgNMsD1W_YpRPEwOWvG6b32690r2jZ47soMZo9wGzjb_7OMg0LOL-bSf63kpaSHSXndS5z5rexMdbBYUsLA9e-KXBdQOS-UTo7WTBEMa2R2CapHg665xsmtdVMTBQY4uDZlxvb3qCo5ZwKh9kG4LT6_I5IhlJH7aGhyxXFvUK-DWNmoudF8NAco9_h9iaGNj8q2ethFkMLs91kzk2PAcDTW9gb54h4FRWyuXpoQ\",\"e\":\"AQAB\"}]}"},
         "roles_claim": "cognito:groups"}},
       "tools": {"roles": {"analysts": ["search_filings", "generate_report"], "admins": ["*"]}, "default": []},
       "agentcore": {
@@ -826,4 +826,14 @@ fn caller_from_claims_reads_iss_and_sub() {
     assert!(Caller::from_claims(&claims(r#"{"sub":"s"}"#)).is_none());
     let no_sub = claims(r#"{"iss":"i","sub":["s"]}"#);
     assert_eq!(Caller::from_claims(&no_sub).unwrap().subject, None);
+}
+
+#[test]
+#[wasm_bindgen_test]
+fn a_client_chosen_user_id_is_removed_unless_trusted() {
+    let req = request(&[("X-Amzn-Bedrock-AgentCore-Runtime-User-Id", "someone-else")]);
+    let plan = shape(&cfg(&[], &[], None), &req, None, None).unwrap();
+    assert!(plan.remove.iter().any(|n| n == "x-amzn-bedrock-agentcore-runtime-user-id"));
+    let plan = shape(&trusted(cfg(&[], &[], None)), &req, None, None).unwrap();
+    assert!(!plan.remove.iter().any(|n| n == "x-amzn-bedrock-agentcore-runtime-user-id"));
 }
