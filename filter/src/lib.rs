@@ -7,6 +7,7 @@
 
 pub mod agentcore;
 pub mod config;
+pub mod flow;
 #[cfg(target_os = "wasi")]
 mod glue;
 pub mod host;

@@ -2,7 +2,7 @@ use super::*;
 use crate::policy::ToolPattern;
 use wasm_bindgen_test::wasm_bindgen_test;
 
-const JWKS: &str = r#"{\"keys\":[{\"kty\":\"RSA\",\"kid\":\"k1\",\"n\":\"AQAB\",\"e\":\"AQAB\"}]}"#;
+const JWKS: &str = r#"{\"keys\":[{\"kty\":\"RSA\",\"kid\":\"k1\",\"n\":\"ofgWCuLjybRlzo0tZWJjNiuSfb4p4fAkd_wWJcyQoTbji9k0l8W26mPddxHmfHQp-Vaw-4qPCJrcS2mJPMEzP1Pt0Bm4d4QlL-yRT-SFd2lZS-pCgNMsD1W_YpRPEwOWvG6b32690r2jZ47soMZo9wGzjb_7OMg0LOL-bSf63kpaSHSXndS5z5rexMdbBYUsLA9e-KXBdQOS-UTo7WTBEMa2R2CapHg665xsmtdVMTBQY4uDZlxvb3qCo5ZwKh9kG4LT6_I5IhlJH7aGhyxXFvUK-DWNmoudF8NAco9_h9iaGNj8q2ethFkMLs91kzk2PAcDTW9gb54h4FRWyuXpoQ\",\"e\":\"AQAB\"}]}"#;
 
 fn with_provider(provider_fields: &str, rest: &str) -> String {
     format!(
@@ -52,16 +52,27 @@ fn spec_example_loads_with_its_values() {
     let p = &c.providers[0];
     assert_eq!(p.name, "cognito");
     assert_eq!(p.algorithms, [Algorithm::RS256]);
-    let JwksSource::Remote(r) = &p.jwks else { panic!("remote expected") };
+    let JwksSource::Remote(r) = &p.jwks else {
+        panic!("remote expected")
+    };
     assert_eq!(r.authority, "cognito-idp.us-east-1.amazonaws.com");
     assert_eq!(r.path, "/us-east-1_ExAmPlE/.well-known/jwks.json");
     assert_eq!(r.cluster, "cognito_jwks");
     assert_eq!(r.timeout, std::time::Duration::from_secs(5));
     assert_eq!(r.cache_duration, std::time::Duration::from_secs(600));
     assert_eq!(p.roles_claim.as_ref().unwrap().segments, ["cognito:groups"]);
-    assert_eq!(c.bypass, [BypassRule::Path("/ping".into()), BypassRule::Prefix("/health".into())]);
+    assert_eq!(
+        c.bypass,
+        [
+            BypassRule::Path("/ping".into()),
+            BypassRule::Prefix("/health".into())
+        ]
+    );
     let tools = c.tools.as_ref().unwrap();
-    assert_eq!(tools.roles[1], ("admins".to_string(), vec![ToolPattern::Any]));
+    assert_eq!(
+        tools.roles[1],
+        ("admins".to_string(), vec![ToolPattern::Any])
+    );
     let ac = c.agentcore.as_ref().unwrap();
     // Config order is kept: it decides which headers are dropped first.
     let suffixes: Vec<_> = ac.forward_headers.iter().map(|(_, s)| s.as_str()).collect();
@@ -75,7 +86,13 @@ fn defaults_follow_the_spec() {
     let c = Config::from_json(with_provider("", "").as_bytes()).unwrap();
     let p = &c.providers[0];
     assert_eq!(p.algorithms, Algorithm::DEFAULT);
-    assert_eq!(p.from_headers, [HeaderSource { name: "authorization".into(), value_prefix: "Bearer ".into() }]);
+    assert_eq!(
+        p.from_headers,
+        [HeaderSource {
+            name: "authorization".into(),
+            value_prefix: "Bearer ".into()
+        }]
+    );
     assert_eq!(p.clock_skew_seconds, 60);
     assert!(c.tools.is_none() && c.agentcore.is_none() && c.bypass.is_empty());
     let c = Config::from_json(with_provider("", r#","tools":{}"#).as_bytes()).unwrap();
@@ -86,7 +103,10 @@ fn defaults_follow_the_spec() {
 #[wasm_bindgen_test]
 fn unknown_field_names_its_path() {
     let e = err(&with_provider(r#","audience":["x"]"#, ""));
-    assert!(e.starts_with("providers.p.audience: unknown field `audience`"), "{e}");
+    assert!(
+        e.starts_with("providers.p.audience: unknown field `audience`"),
+        "{e}"
+    );
     let e = err(&with_provider("", r#","tools":{"max_frame_size":1}"#));
     assert!(e.starts_with("tools.max_frame_size: unknown field"), "{e}");
     let e = err(&with_provider("", r#","extra":1"#));
@@ -96,37 +116,64 @@ fn unknown_field_names_its_path() {
 #[test]
 #[wasm_bindgen_test]
 fn no_providers_is_refused() {
-    assert_eq!(err(r#"{"providers":{}}"#), "providers: at least one provider is required");
+    assert_eq!(
+        err(r#"{"providers":{}}"#),
+        "providers: at least one provider is required"
+    );
     assert_eq!(err(r#"{}"#), "missing field `providers`");
 }
 
 #[test]
 #[wasm_bindgen_test]
 fn both_or_neither_jwks_source_is_refused() {
-    let both = with_provider(r#","remote_jwks":{"http_uri":{"uri":"https://idp/jwks","cluster":"c"}}"#, "");
-    assert_eq!(err(&both), "providers.p: give either remote_jwks or local_jwks, not both");
+    let both = with_provider(
+        r#","remote_jwks":{"http_uri":{"uri":"https://idp/jwks","cluster":"c"}}"#,
+        "",
+    );
+    assert_eq!(
+        err(&both),
+        "providers.p: give either remote_jwks or local_jwks, not both"
+    );
     let neither = r#"{"providers":{"p":{"issuer":"i"}}}"#;
-    assert_eq!(err(neither), "providers.p: one of remote_jwks or local_jwks is required");
+    assert_eq!(
+        err(neither),
+        "providers.p: one of remote_jwks or local_jwks is required"
+    );
 }
 
 #[test]
 #[wasm_bindgen_test]
 fn none_is_never_accepted_in_any_casing() {
     for none in ["none", "None", "NONE"] {
-        let e = err(&with_provider(&format!(r#","algorithms":["RS256","{none}"]"#), ""));
-        assert_eq!(e, format!("providers.p.algorithms[1]: \"{none}\" is never accepted"));
+        let e = err(&with_provider(
+            &format!(r#","algorithms":["RS256","{none}"]"#),
+            "",
+        ));
+        assert_eq!(
+            e,
+            format!("providers.p.algorithms[1]: \"{none}\" is never accepted")
+        );
     }
     let e = err(&with_provider(r#","algorithms":["rs256"]"#, ""));
-    assert!(e.starts_with("providers.p.algorithms[0]: \"rs256\" is not supported"), "{e}");
+    assert!(
+        e.starts_with("providers.p.algorithms[0]: \"rs256\" is not supported"),
+        "{e}"
+    );
 }
 
 #[test]
 #[wasm_bindgen_test]
 fn hs256_needs_a_local_oct_key() {
     let e = err(&with_provider(r#","algorithms":["HS256"]"#, ""));
-    assert!(e.starts_with("providers.p.algorithms[0]: \"HS256\" needs a local_jwks"), "{e}");
-    let oct = r#"{"providers":{"p":{"issuer":"i","algorithms":["HS256"],"local_jwks":{"inline_string":"{\"keys\":[{\"kty\":\"oct\",\"k\":\"c2VjcmV0\"}]}"}}}}"#;
-    assert_eq!(Config::from_json(oct.as_bytes()).unwrap().providers[0].algorithms, [Algorithm::HS256]);
+    assert!(
+        e.starts_with("providers.p.algorithms[0]: \"HS256\" needs a local_jwks"),
+        "{e}"
+    );
+    let oct = r#"{"providers":{"p":{"issuer":"i","algorithms":["HS256"],"local_jwks":{"inline_string":"{\"keys\":[{\"kty\":\"oct\",\"k\":\"c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0ISE\"}]}"}}}}"#;
+    assert_eq!(
+        Config::from_json(oct.as_bytes()).unwrap().providers[0].algorithms,
+        [Algorithm::HS256]
+    );
 }
 
 #[test]
@@ -142,8 +189,14 @@ fn more_than_twenty_header_mappings_are_refused() {
         )
     };
     assert!(Config::from_json(with_provider("", &ac("")).as_bytes()).is_ok());
-    let e = err(&with_provider("", &ac(r#","allowed_tools_header":"Tools""#)));
-    assert!(e.starts_with("agentcore: maps 21 custom headers; AgentCore forwards at most 20"), "{e}");
+    let e = err(&with_provider(
+        "",
+        &ac(r#","allowed_tools_header":"Tools""#),
+    ));
+    assert!(
+        e.starts_with("agentcore: maps 21 custom headers; AgentCore forwards at most 20"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -178,7 +231,9 @@ fn field_rules_name_their_paths() {
 #[wasm_bindgen_test]
 fn remote_jwks_fields_are_checked() {
     let remote = |http_uri: &str, extra: &str| {
-        format!(r#"{{"providers":{{"p":{{"issuer":"i","remote_jwks":{{"http_uri":{http_uri}{extra}}}}}}}}}"#)
+        format!(
+            r#"{{"providers":{{"p":{{"issuer":"i","remote_jwks":{{"http_uri":{http_uri}{extra}}}}}}}}}"#
+        )
     };
     assert_eq!(
         err(&remote(r#"{"uri":"ftp://x/j","cluster":"c"}"#, "")),
@@ -189,12 +244,23 @@ fn remote_jwks_fields_are_checked() {
         "providers.p.remote_jwks.http_uri.timeout: \"5\" is not a duration; write it like \"5s\", \"1.5s\" or \"500ms\""
     );
     assert_eq!(
-        err(&remote(r#"{"uri":"https://x/j","cluster":"c"}"#, r#","cache_duration":"0s""#)),
+        err(&remote(
+            r#"{"uri":"https://x/j","cluster":"c"}"#,
+            r#","cache_duration":"0s""#
+        )),
         "providers.p.remote_jwks.cache_duration: must be greater than zero"
     );
-    let c = Config::from_json(remote(r#"{"uri":"http://127.0.0.1:9000?x=1","cluster":"c"}"#, "").as_bytes()).unwrap();
-    let JwksSource::Remote(r) = &c.providers[0].jwks else { panic!() };
-    assert_eq!((r.authority.as_str(), r.path.as_str()), ("127.0.0.1:9000", "/?x=1"));
+    let c = Config::from_json(
+        remote(r#"{"uri":"http://127.0.0.1:9000?x=1","cluster":"c"}"#, "").as_bytes(),
+    )
+    .unwrap();
+    let JwksSource::Remote(r) = &c.providers[0].jwks else {
+        panic!()
+    };
+    assert_eq!(
+        (r.authority.as_str(), r.path.as_str()),
+        ("127.0.0.1:9000", "/?x=1")
+    );
     assert_eq!(r.cache_duration, DEFAULT_CACHE_DURATION);
 }
 
@@ -204,17 +270,36 @@ fn duplicate_issuers_and_duplicate_names_are_refused() {
     let two = format!(
         r#"{{"providers":{{"a":{{"issuer":"i","local_jwks":{{"inline_string":"{JWKS}"}}}},"b":{{"issuer":"i","local_jwks":{{"inline_string":"{JWKS}"}}}}}}}}"#
     );
-    assert!(err(&two).starts_with("providers.b.issuer: \"i\" is already the issuer of provider \"a\""));
-    let twice = format!(r#"{{"providers":{{"a":{{"issuer":"i","local_jwks":{{"inline_string":"{JWKS}"}}}},"a":{{}}}}}}"#);
-    assert!(err(&twice).contains("\"a\" is given twice"), "{}", err(&twice));
+    assert!(
+        err(&two).starts_with("providers.b.issuer: \"i\" is already the issuer of provider \"a\"")
+    );
+    let twice = format!(
+        r#"{{"providers":{{"a":{{"issuer":"i","local_jwks":{{"inline_string":"{JWKS}"}}}},"a":{{}}}}}}"#
+    );
+    assert!(
+        err(&twice).contains("\"a\" is given twice"),
+        "{}",
+        err(&twice)
+    );
 }
 
 #[test]
 #[wasm_bindgen_test]
 fn claim_paths_split_on_dots_unless_namespaced() {
-    assert_eq!(ClaimPath::parse("realm_access.roles").unwrap().segments, ["realm_access", "roles"]);
-    assert_eq!(ClaimPath::parse("https://example.com/roles").unwrap().segments, ["https://example.com/roles"]);
-    assert_eq!(ClaimPath::parse("cognito:groups").unwrap().segments, ["cognito:groups"]);
+    assert_eq!(
+        ClaimPath::parse("realm_access.roles").unwrap().segments,
+        ["realm_access", "roles"]
+    );
+    assert_eq!(
+        ClaimPath::parse("https://example.com/roles")
+            .unwrap()
+            .segments,
+        ["https://example.com/roles"]
+    );
+    assert_eq!(
+        ClaimPath::parse("cognito:groups").unwrap().segments,
+        ["cognito:groups"]
+    );
 }
 
 #[test]

@@ -1,30 +1,91 @@
-//! The HTTP context: one per request stream.
+//! The HTTP context: one per request stream, handing each callback to `flow`.
 
-use crate::config::Config;
+use crate::flow::{RequestState, RequestStep, ResponseState};
 use proxy_wasm::traits::{Context, HttpContext};
+use proxy_wasm::types::Action;
+use std::cell::RefCell;
 use std::rc::Rc;
 
-use super::root::Metrics;
+use super::host_calls::HostCalls;
+use super::root::{Shared, Waiter};
+
+/// A stream's state; shared with the root while the request waits for keys.
+#[derive(Default)]
+pub struct Stream {
+    pub request: RequestState,
+    pub response: ResponseState,
+}
 
 pub struct Http {
-    #[allow(dead_code)]
     context_id: u32,
-    #[allow(dead_code)]
-    config: Rc<Config>,
-    #[allow(dead_code)]
-    metrics: Rc<Metrics>,
+    shared: Rc<Shared>,
+    stream: Rc<RefCell<Stream>>,
+    host: HostCalls,
 }
 
 impl Http {
-    pub fn new(context_id: u32, config: Rc<Config>, metrics: Rc<Metrics>) -> Self {
+    pub fn new(context_id: u32, shared: Rc<Shared>) -> Self {
+        let host = HostCalls {
+            metrics: shared.metrics.clone(),
+        };
         Http {
             context_id,
-            config,
-            metrics,
+            shared,
+            stream: Rc::new(RefCell::new(Stream::default())),
+            host,
         }
     }
 }
 
-impl Context for Http {}
+impl Context for Http {
+    fn on_done(&mut self) -> bool {
+        // Forget the stream if it was still waiting for keys or to be reset.
+        let id = self.context_id;
+        self.shared.waiting.borrow_mut().retain(|w| w.context_id != id);
+        self.shared.cut.borrow_mut().retain(|(c, _)| *c != id);
+        true
+    }
+}
 
-impl HttpContext for Http {}
+impl HttpContext for Http {
+    fn on_http_request_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
+        let step = {
+            let mut vm = self.shared.vm.borrow_mut();
+            self.stream.borrow_mut().request.on_headers(&self.host, &mut vm)
+        };
+        match step {
+            RequestStep::Continue => Action::Continue,
+            RequestStep::Answered => Action::Pause,
+            RequestStep::WaitForKeys { provider, deadline_ms } => {
+                self.shared.waiting.borrow_mut().push(Waiter {
+                    context_id: self.context_id,
+                    stream: self.stream.clone(),
+                    provider,
+                    deadline_ms,
+                });
+                Action::Pause
+            }
+        }
+    }
+
+    fn on_http_response_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
+        let vm = self.shared.vm.borrow();
+        let mut stream = self.stream.borrow_mut();
+        let Stream { request, response } = &mut *stream;
+        response.on_headers(&self.host, &vm.config, request);
+        Action::Continue
+    }
+
+    fn on_http_response_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
+        let cut_now = self
+            .stream
+            .borrow_mut()
+            .response
+            .on_body(&self.host, body_size, end_of_stream);
+        if let Some(reset_at_ms) = cut_now {
+            self.shared.cut.borrow_mut().push((self.context_id, reset_at_ms));
+        }
+        // Never Pause: that makes Envoy buffer the body, the very thing to avoid.
+        Action::Continue
+    }
+}

@@ -1,15 +1,24 @@
-//! The root context: loads the configuration once per VM and makes HTTP contexts.
+//! The root context: loads the configuration once per VM, makes HTTP contexts,
+//! fetches JWKS on its tick and wakes the requests that wait for keys.
 
 use crate::config::Config;
+use crate::flow::{Fetch, RequestStep, Vm};
+use crate::host::LogLevel;
 use crate::metrics::Metric;
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
-use proxy_wasm::types::{ContextType, LogLevel, MetricType};
+use proxy_wasm::types::{ContextType, MetricType};
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;
+use std::time::Duration;
 
-use super::http::Http;
+use super::host_calls::{self, HostCalls};
+use super::http::{Http, Stream};
+
+/// Short enough that a request waiting for keys is woken promptly after a fetch
+/// is due; each tick is a few comparisons when nothing is due.
+const TICK: Duration = Duration::from_millis(100);
 
 /// Counter ids, defined once per VM; Envoy aggregates same-named counters across workers.
 #[derive(Default)]
@@ -34,48 +43,210 @@ impl Metrics {
     }
 }
 
+/// State the root and the HTTP contexts of one VM share.
+pub struct Shared {
+    pub vm: RefCell<Vm>,
+    pub metrics: Rc<Metrics>,
+    /// Requests paused for a provider's keys: context id, stream, provider, deadline.
+    pub waiting: RefCell<Vec<Waiter>>,
+    /// Streams cut by the guard, to be reset if no further chunk comes to do it.
+    pub cut: RefCell<Vec<(u32, u64)>>,
+}
+
+pub struct Waiter {
+    pub context_id: u32,
+    pub stream: Rc<RefCell<Stream>>,
+    pub provider: usize,
+    pub deadline_ms: u64,
+}
+
 pub struct Root {
-    context_id: u32,
-    config: Option<Rc<Config>>,
+    shared: Option<Rc<Shared>>,
     metrics: Rc<Metrics>,
+    /// Fetches dispatched: callout token to (provider, fetch id).
+    fetches: HashMap<u32, Fetch>,
 }
 
 impl Root {
-    pub fn new(context_id: u32) -> Self {
+    pub fn new(_context_id: u32) -> Self {
         Root {
-            context_id,
-            config: None,
+            shared: None,
             metrics: Rc::new(Metrics::default()),
+            fetches: HashMap::new(),
         }
+    }
+
+    fn dispatch_due_fetches(&mut self, shared: &Shared, now_ms: u64) {
+        let due = shared.vm.borrow_mut().due_fetches(now_ms);
+        for fetch in due {
+            let headers = vec![
+                (":method", "GET"),
+                (":path", fetch.path.as_str()),
+                (":authority", fetch.authority.as_str()),
+                ("accept", "application/json"),
+            ];
+            let timeout = Duration::from_millis(fetch.timeout_ms);
+            match self.dispatch_http_call(&fetch.cluster, headers, None, vec![], timeout) {
+                Ok(token) => {
+                    self.fetches.insert(token, fetch);
+                }
+                Err(status) => {
+                    host_calls::log(
+                        LogLevel::Error,
+                        &format!(
+                            "toolguard: cannot fetch the JWKS of provider {:?} through cluster {:?} ({status:?}); is the cluster defined?",
+                            provider_name(shared, fetch.provider),
+                            fetch.cluster
+                        ),
+                    );
+                    shared.metrics.increment(Metric::JwksFetchFailed, 1);
+                    shared.vm.borrow_mut().on_fetch_not_sent(fetch.provider, fetch.id, now_ms);
+                }
+            }
+        }
+    }
+
+    /// Re-runs authentication for requests waiting on `provider` once it has keys,
+    /// and answers 503 to those whose wait is over.
+    fn wake_waiters(&self, shared: &Shared, now_ms: u64, fetched: Option<usize>) {
+        let waiting: Vec<Waiter> = std::mem::take(&mut *shared.waiting.borrow_mut());
+        let mut still = Vec::new();
+        for w in waiting {
+            let ready = fetched == Some(w.provider);
+            let expired = now_ms >= w.deadline_ms;
+            if !ready && !expired {
+                still.push(w);
+                continue;
+            }
+            if hostcalls::set_effective_context(w.context_id).is_err() {
+                continue; // the stream is gone
+            }
+            let host = HostCalls {
+                metrics: shared.metrics.clone(),
+            };
+            let mut stream = w.stream.borrow_mut();
+            let step = if ready {
+                stream.request.on_keys(&host, &mut shared.vm.borrow_mut())
+            } else {
+                stream.request.on_keys_timeout(&host, &shared.vm.borrow(), w.provider)
+            };
+            match step {
+                RequestStep::Continue => {
+                    let _ = hostcalls::resume_http_request();
+                }
+                RequestStep::Answered => {}
+                RequestStep::WaitForKeys { provider, deadline_ms } => {
+                    drop(stream);
+                    still.push(Waiter {
+                        provider,
+                        deadline_ms,
+                        ..w
+                    });
+                }
+            }
+        }
+        shared.waiting.borrow_mut().extend(still);
+    }
+
+    /// A cut stream whose upstream sent nothing more is reset here, so the client
+    /// is released and the upstream cancelled without waiting for another chunk.
+    fn reset_cut_streams(&self, shared: &Shared, now_ms: u64) {
+        let mut cut = shared.cut.borrow_mut();
+        cut.retain(|(context_id, at_ms)| {
+            if now_ms < *at_ms {
+                return true;
+            }
+            if hostcalls::set_effective_context(*context_id).is_ok() {
+                let _ = hostcalls::reset_http_response();
+            }
+            false
+        });
     }
 }
 
-impl Context for Root {}
+fn provider_name(shared: &Shared, provider: usize) -> String {
+    shared
+        .vm
+        .borrow()
+        .config
+        .providers
+        .get(provider)
+        .map_or_else(String::new, |p| p.name.clone())
+}
+
+impl Context for Root {
+    fn on_http_call_response(&mut self, token: u32, _headers: usize, body_size: usize, _trailers: usize) {
+        let Some(fetch) = self.fetches.remove(&token) else { return };
+        let Some(shared) = self.shared.clone() else { return };
+        let now_ms = host_calls::now_ms();
+        let status = self
+            .get_http_call_response_header(":status")
+            .and_then(|s| s.parse::<u32>().ok());
+        // Anything over the JWKS size limit is refused by the parser; read one byte
+        // more than that so an oversized document is recognised as such.
+        let body = self
+            .get_http_call_response_body(0, body_size.min(crate::jwt::jwks::MAX_JWKS_BYTES + 1))
+            .unwrap_or_default();
+        let result = shared
+            .vm
+            .borrow_mut()
+            .on_fetch_answer(fetch.provider, fetch.id, status, &body, now_ms);
+        let name = provider_name(&shared, fetch.provider);
+        match result {
+            Ok(()) => {
+                shared.metrics.increment(Metric::JwksFetchOk, 1);
+                host_calls::log(LogLevel::Debug, &format!("toolguard: JWKS of provider {name:?} fetched"));
+            }
+            Err(e) => {
+                shared.metrics.increment(Metric::JwksFetchFailed, 1);
+                host_calls::log(LogLevel::Warn, &format!("toolguard: JWKS fetch for provider {name:?} failed: {e}; keeping the last good keys"));
+            }
+        }
+        self.wake_waiters(&shared, now_ms, Some(fetch.provider));
+    }
+}
 
 impl RootContext for Root {
     fn on_configure(&mut self, _size: usize) -> bool {
         let bytes = self.get_plugin_configuration().unwrap_or_default();
-        match Config::from_json(&bytes) {
-            Ok(config) => {
+        let vm = Config::from_json(&bytes)
+            .map_err(|e| e.to_string())
+            .and_then(|config| Vm::new(Rc::new(config)).map_err(|e| e.to_string()));
+        match vm {
+            Ok(vm) => {
                 self.metrics.define_all();
-                self.config = Some(Rc::new(config));
+                self.shared = Some(Rc::new(Shared {
+                    vm: RefCell::new(vm),
+                    metrics: self.metrics.clone(),
+                    waiting: RefCell::new(Vec::new()),
+                    cut: RefCell::new(Vec::new()),
+                }));
+                self.fetches.clear();
+                self.set_tick_period(TICK);
                 true
             }
             Err(e) => {
                 // One line naming the field path; returning false makes Envoy refuse the config.
-                let _ = hostcalls::log(LogLevel::Critical, &format!("toolguard: invalid configuration: {e}"));
+                host_calls::log(LogLevel::Critical, &format!("toolguard: invalid configuration: {e}"));
                 false
             }
         }
     }
 
+    fn on_tick(&mut self) {
+        let Some(shared) = self.shared.clone() else { return };
+        let now_ms = host_calls::now_ms();
+        self.dispatch_due_fetches(&shared, now_ms);
+        self.wake_waiters(&shared, now_ms, None);
+        self.reset_cut_streams(&shared, now_ms);
+    }
+
     fn create_http_context(&self, context_id: u32) -> Option<Box<dyn HttpContext>> {
-        let config = self.config.clone()?;
-        Some(Box::new(Http::new(context_id, config, self.metrics.clone())))
+        let shared = self.shared.clone()?;
+        Some(Box::new(Http::new(context_id, shared)))
     }
 
     fn get_type(&self) -> Option<ContextType> {
-        let _ = self.context_id;
         Some(ContextType::HttpContext)
     }
 }

@@ -1,5 +1,7 @@
-//! Why a token was rejected: the `reason` of SPEC "Request answers".
+//! Why a token was refused: the SPEC `reason` values and the words sent with them.
 
+/// One SPEC "Request answers" `reason`. Messages never contain token text: they
+/// go to the client, to logs and into a `WWW-Authenticate` quoted string.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Reason {
     Malformed,
@@ -28,7 +30,7 @@ impl Reason {
         Reason::BadTokenUse,
     ];
 
-    /// The SPEC string, used in the body, in `toolguard.jwt.denied.<reason>` and in logs.
+    /// The SPEC string: the body's `reason` and the `toolguard.jwt.denied.<reason>` metric.
     pub fn as_str(self) -> &'static str {
         match self {
             Reason::Malformed => "malformed",
@@ -44,19 +46,67 @@ impl Reason {
         }
     }
 
-    /// A sentence for the client; it never contains the token.
+    /// A sentence for the body's `message` and the `error_description`: plain
+    /// ASCII without `"` or `\`, so it can be quoted in a header as it is.
     pub fn message(self) -> &'static str {
         match self {
-            Reason::Malformed => "the token is not a well-formed JWS compact JWT",
-            Reason::AlgNotAllowed => "the token's signing algorithm is not allowed",
-            Reason::UnknownIssuer => "the token's issuer is not a configured provider",
-            Reason::UnknownKid => "no key of the issuer matches the token's key id",
-            Reason::BadSignature => "the token's signature does not verify",
+            Reason::Malformed => "the token is not a well-formed signed JWT",
+            Reason::AlgNotAllowed => "the token's signing algorithm is not accepted",
+            Reason::UnknownIssuer => "the token's issuer is not accepted here",
+            Reason::UnknownKid => "no key of the issuer matches the token's key id and algorithm",
+            Reason::BadSignature => "the token's signature is not valid",
             Reason::Expired => "the token has expired",
             Reason::NotYetValid => "the token is not valid yet",
-            Reason::MissingExp => "the token has no expiry (exp)",
-            Reason::BadAudience => "the token was issued for another audience",
+            Reason::MissingExp => "the token has no expiry time (exp)",
+            Reason::BadAudience => "the token is not meant for this audience",
             Reason::BadTokenUse => "the token's token_use is not accepted",
+        }
+    }
+}
+
+impl std::fmt::Display for Reason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use wasm_bindgen_test::wasm_bindgen_test;
+
+    #[test]
+    #[wasm_bindgen_test]
+    fn strings_are_the_spec_reasons() {
+        let names: Vec<&str> = Reason::ALL.iter().map(|r| r.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "malformed",
+                "alg_not_allowed",
+                "unknown_issuer",
+                "unknown_kid",
+                "bad_signature",
+                "expired",
+                "not_yet_valid",
+                "missing_exp",
+                "bad_audience",
+                "bad_token_use"
+            ]
+        );
+    }
+
+    #[test]
+    #[wasm_bindgen_test]
+    fn messages_can_be_quoted_in_a_header() {
+        for r in Reason::ALL {
+            let m = r.message();
+            assert!(!m.is_empty());
+            assert!(
+                m.bytes()
+                    .all(|b| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\'),
+                "{r}: {m}"
+            );
         }
     }
 }

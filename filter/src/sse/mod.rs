@@ -1,1 +1,30 @@
-//! SPEC "Response policing": SSE framing, tool-call dialects and the stream guard.
+//! SPEC "Response policing": SSE framing, tool-call dialects and the stream guard;
+//! and SPEC "MCP": the `tools/call` request check and the `tools/list` filter.
+//!
+//! Plain Rust over bytes, no proxy-wasm: the glue feeds body chunks to a
+//! [`StreamGuard`] and sends what it returns.
+//!
+//! - [`framer`]: WHATWG event-stream frames out of arbitrarily split chunks.
+//! - [`markers`]: the cheap byte test that decides which frames are parsed.
+//! - [`dialects`]: tool calls per SPEC's table, every candidate name.
+//! - [`guard`]: forward, or cut with the error event ([`error_event`]).
+//! - [`mcp`]: JSON-RPC `tools/call` and `tools/list` ([`json_spans`] keeps bytes).
+
+pub mod dialects;
+pub mod error_event;
+pub mod framer;
+pub mod guard;
+pub mod json_spans;
+pub mod markers;
+pub mod mcp;
+pub mod tool_name;
+
+#[cfg(test)]
+mod tests;
+
+pub use error_event::{error_event_stream, tool_denied_event, CONTENT_ENCODED_MESSAGE};
+pub use guard::{ChunkResult, CutReason, StreamGuard, Verdict};
+pub use mcp::{
+    check_request, filter_tools_list, filter_tools_list_frame, lists_tools, McpRequestVerdict,
+};
+pub use tool_name::ToolName;

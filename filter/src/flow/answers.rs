@@ -1,0 +1,124 @@
+//! The local answers of SPEC "Request answers": status, JSON body and headers.
+
+use crate::jwt::Reason;
+
+/// A response the filter sends itself; nothing goes upstream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LocalAnswer {
+    pub status: u32,
+    pub headers: Vec<(&'static str, String)>,
+    pub body: String,
+}
+
+fn json_body(fields: &[(&str, &str)]) -> String {
+    let mut map = serde_json::Map::new();
+    for (k, v) in fields {
+        map.insert((*k).to_owned(), serde_json::Value::String((*v).to_owned()));
+    }
+    serde_json::Value::Object(map).to_string()
+}
+
+fn answer(status: u32, mut headers: Vec<(&'static str, String)>, body: String) -> LocalAnswer {
+    headers.insert(0, ("content-type", "application/json".to_owned()));
+    LocalAnswer { status, headers, body }
+}
+
+/// 401 when no provider's `from_headers` found a token.
+pub fn missing_token() -> LocalAnswer {
+    answer(
+        401,
+        vec![("www-authenticate", "Bearer".to_owned())],
+        json_body(&[
+            ("error", "missing_token"),
+            ("message", "this API needs a JWT: send it as Authorization: Bearer <token>"),
+        ]),
+    )
+}
+
+/// 401 for a token that was found and refused. The message never holds the token.
+pub fn invalid_token(reason: Reason) -> LocalAnswer {
+    let message = reason.message();
+    answer(
+        401,
+        vec![(
+            "www-authenticate",
+            // RFC 6750 §3: the description is a quoted-string; the messages hold no quotes.
+            format!("Bearer error=\"invalid_token\", error_description=\"{message}\""),
+        )],
+        json_body(&[("error", "invalid_token"), ("reason", reason.as_str()), ("message", message)]),
+    )
+}
+
+/// 503 when a provider's keys could not be had in time.
+pub fn jwks_unavailable(provider: &str, retry_after_secs: u64) -> LocalAnswer {
+    let message = format!("the signing keys of provider \"{provider}\" could not be fetched; try again shortly");
+    answer(
+        503,
+        vec![("retry-after", retry_after_secs.max(1).to_string())],
+        json_body(&[("error", "jwks_unavailable"), ("message", &message)]),
+    )
+}
+
+/// 400 for a session id AgentCore would refuse.
+pub fn invalid_session_id(message: &str) -> LocalAnswer {
+    answer(400, Vec::new(), json_body(&[("error", "invalid_session_id"), ("message", message)]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use wasm_bindgen_test::wasm_bindgen_test;
+
+    fn body(a: &LocalAnswer) -> serde_json::Value {
+        serde_json::from_str(&a.body).unwrap()
+    }
+
+    fn header<'a>(a: &'a LocalAnswer, name: &str) -> Option<&'a str> {
+        a.headers.iter().find(|(n, _)| *n == name).map(|(_, v)| v.as_str())
+    }
+
+    #[test]
+    #[wasm_bindgen_test]
+    fn missing_token_is_401_bearer() {
+        let a = missing_token();
+        assert_eq!(a.status, 401);
+        assert_eq!(header(&a, "www-authenticate"), Some("Bearer"));
+        assert_eq!(header(&a, "content-type"), Some("application/json"));
+        assert_eq!(body(&a)["error"], "missing_token");
+        assert!(body(&a)["message"].as_str().is_some_and(|m| !m.is_empty()));
+    }
+
+    #[test]
+    #[wasm_bindgen_test]
+    fn invalid_token_names_the_reason_everywhere() {
+        for reason in Reason::ALL {
+            let a = invalid_token(reason);
+            assert_eq!(a.status, 401);
+            let b = body(&a);
+            assert_eq!(b["error"], "invalid_token");
+            assert_eq!(b["reason"], reason.as_str());
+            let www = header(&a, "www-authenticate").unwrap();
+            assert!(www.starts_with("Bearer error=\"invalid_token\", error_description=\""), "{www}");
+            // The quoted-string must stay closed: no quote or backslash inside.
+            let desc = www.trim_start_matches("Bearer error=\"invalid_token\", error_description=\"");
+            assert_eq!(desc.matches(['"', '\\']).count(), 1, "{www}");
+        }
+    }
+
+    #[test]
+    #[wasm_bindgen_test]
+    fn jwks_unavailable_is_503_with_retry_after() {
+        let a = jwks_unavailable("cognito", 0);
+        assert_eq!(a.status, 503);
+        assert_eq!(header(&a, "retry-after"), Some("1"));
+        assert_eq!(body(&a)["error"], "jwks_unavailable");
+        assert_eq!(header(&jwks_unavailable("x", 5), "retry-after"), Some("5"));
+    }
+
+    #[test]
+    #[wasm_bindgen_test]
+    fn invalid_session_id_is_400() {
+        let a = invalid_session_id("too short");
+        assert_eq!((a.status, body(&a)["error"].as_str()), (400, Some("invalid_session_id")));
+    }
+}

@@ -1,0 +1,120 @@
+//! A `Host` that records what the filter did, for the flow tests.
+
+use crate::host::{Host, LogLevel};
+use crate::metrics::Metric;
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sent {
+    pub status: u32,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+#[derive(Default)]
+pub struct FakeHost {
+    pub now_ms: Cell<u64>,
+    pub request: RefCell<Vec<(String, String)>>,
+    pub response: RefCell<Vec<(String, String)>>,
+    /// The current response body chunk, as rewritten by the filter.
+    pub body: RefCell<Vec<u8>>,
+    pub sent: RefCell<Option<Sent>>,
+    pub counters: RefCell<HashMap<Metric, u64>>,
+    pub resets: Cell<u32>,
+    pub logs: RefCell<Vec<String>>,
+}
+
+impl FakeHost {
+    pub fn with_request(headers: &[(&str, &str)]) -> FakeHost {
+        let host = FakeHost::default();
+        *host.request.borrow_mut() = headers.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        host
+    }
+
+    pub fn counter(&self, m: Metric) -> u64 {
+        self.counters.borrow().get(&m).copied().unwrap_or(0)
+    }
+
+    pub fn request_value(&self, name: &str) -> Option<String> {
+        self.request_header(name)
+    }
+
+    pub fn sent_json(&self) -> serde_json::Value {
+        let sent = self.sent.borrow();
+        serde_json::from_str(&sent.as_ref().expect("a local answer").body).expect("JSON body")
+    }
+
+    /// Feeds one body chunk through `f` and returns what the client gets.
+    pub fn chunk(&self, bytes: &[u8], f: impl FnOnce(&FakeHost, usize)) -> Vec<u8> {
+        *self.body.borrow_mut() = bytes.to_vec();
+        f(self, bytes.len());
+        self.body.borrow().clone()
+    }
+}
+
+fn get(map: &RefCell<Vec<(String, String)>>, name: &str) -> Option<String> {
+    map.borrow().iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
+}
+
+fn set(map: &RefCell<Vec<(String, String)>>, name: &str, value: Option<&str>) {
+    let mut map = map.borrow_mut();
+    map.retain(|(k, _)| k != name);
+    if let Some(v) = value {
+        map.push((name.to_owned(), v.to_owned()));
+    }
+}
+
+impl Host for FakeHost {
+    fn now_ms(&self) -> u64 {
+        self.now_ms.get()
+    }
+    fn log(&self, _level: LogLevel, message: &str) {
+        self.logs.borrow_mut().push(message.to_owned());
+    }
+    fn count(&self, metric: Metric, by: u64) {
+        *self.counters.borrow_mut().entry(metric).or_default() += by;
+    }
+    fn fill_random(&self, buf: &mut [u8]) {
+        for (i, b) in buf.iter_mut().enumerate() {
+            *b = (i as u8).wrapping_mul(31).wrapping_add(7);
+        }
+    }
+    fn request_header(&self, name: &str) -> Option<String> {
+        get(&self.request, name)
+    }
+    fn request_headers(&self) -> Vec<(String, String)> {
+        self.request.borrow().clone()
+    }
+    fn set_request_header(&self, name: &str, value: Option<&str>) {
+        set(&self.request, name, value);
+    }
+    fn request_body(&self, _size: usize) -> Vec<u8> {
+        Vec::new()
+    }
+    fn response_header(&self, name: &str) -> Option<String> {
+        get(&self.response, name)
+    }
+    fn set_response_header(&self, name: &str, value: Option<&str>) {
+        set(&self.response, name, value);
+    }
+    fn response_body(&self, size: usize) -> Vec<u8> {
+        let body = self.body.borrow();
+        body.get(..size).unwrap_or(&body).to_vec()
+    }
+    fn replace_response_body(&self, _size: usize, bytes: &[u8]) {
+        *self.body.borrow_mut() = bytes.to_vec();
+    }
+    fn replace_request_body(&self, _size: usize, _bytes: &[u8]) {}
+    fn send_response(&self, status: u32, headers: &[(&str, &str)], body: &[u8]) {
+        *self.sent.borrow_mut() = Some(Sent {
+            status,
+            headers: headers.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            body: String::from_utf8_lossy(body).into_owned(),
+        });
+    }
+    fn resume_request(&self) {}
+    fn reset_stream(&self) {
+        self.resets.set(self.resets.get() + 1);
+    }
+}

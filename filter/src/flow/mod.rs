@@ -1,0 +1,16 @@
+//! The filter's behaviour for one stream, over the [`crate::host::Host`] trait:
+//! what the proxy-wasm contexts call, and what tests drive with a fake host.
+
+pub mod answers;
+pub mod request;
+pub mod response;
+pub mod vm;
+
+pub use request::{RequestState, RequestStep};
+pub use response::ResponseState;
+pub use vm::{Fetch, Vm};
+
+#[cfg(test)]
+mod fake_host;
+#[cfg(test)]
+mod tests;

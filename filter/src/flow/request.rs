@@ -1,0 +1,156 @@
+//! The request half of one stream: authenticate, decide the caller's tools, shape
+//! the headers for AgentCore, or answer locally.
+
+use super::answers::{self, LocalAnswer};
+use super::vm::Vm;
+use crate::agentcore::{self, Caller};
+use crate::host::{Host, LogLevel};
+use crate::jwt::{self, FoundToken, Outcome, Reason, VerifiedToken};
+use crate::metrics::Metric;
+use crate::policy::Allowlist;
+
+/// What the glue does with the request after a step.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RequestStep {
+    /// Let it go upstream (resume it if it was paused).
+    Continue,
+    /// Hold it until the provider's keys arrive (or the wait is over).
+    WaitForKeys { provider: usize, deadline_ms: u64 },
+    /// Answered locally; nothing goes upstream.
+    Answered,
+}
+
+/// Who the caller turned out to be; the response half polices with it.
+#[derive(Debug, Clone, Default)]
+pub struct Identity {
+    pub token: Option<VerifiedToken>,
+    /// `None` when `tools` is not configured.
+    pub allowlist: Option<Allowlist>,
+}
+
+/// The request-side state of one stream.
+#[derive(Debug, Default)]
+pub struct RequestState {
+    /// Held only while the request waits for keys; never logged.
+    found: Option<FoundToken>,
+    /// Set once the request may go upstream.
+    pub identity: Option<Identity>,
+    /// The session id the client sent or was given (for the response header).
+    pub client_session: Option<String>,
+    /// When the request arrived: a wait for keys counts from here.
+    arrived_ms: u64,
+}
+
+impl RequestState {
+    /// `on_http_request_headers`.
+    pub fn on_headers(&mut self, host: &dyn Host, vm: &mut Vm) -> RequestStep {
+        let config = vm.config.clone();
+        if config.tools.is_some() {
+            // Upstreams must send plain text: a compressed stream cannot be policed.
+            host.set_request_header("accept-encoding", None);
+        }
+        self.arrived_ms = host.now_ms();
+        let path = host.request_header(":path").unwrap_or_default();
+        if config.bypass.iter().any(|rule| rule.matches(&path)) {
+            return self.admit(host, vm, None);
+        }
+        let Some(found) = jwt::extract(&config.providers, |name| host.request_header(name)) else {
+            host.count(Metric::JwtDenied, 1);
+            return self.answer(host, answers::missing_token());
+        };
+        self.found = Some(found);
+        self.authenticate(host, vm, false)
+    }
+
+    /// Called again when keys the request waited for arrived (or a kid refetch ended).
+    pub fn on_keys(&mut self, host: &dyn Host, vm: &mut Vm) -> RequestStep {
+        self.authenticate(host, vm, true)
+    }
+
+    /// The wait for keys is over and none came.
+    pub fn on_keys_timeout(&mut self, host: &dyn Host, vm: &Vm, provider: usize) -> RequestStep {
+        self.found = None;
+        host.count(Metric::JwtDenied, 1);
+        let name = vm.config.providers.get(provider).map_or("", |p| p.name.as_str());
+        self.answer(host, answers::jwks_unavailable(name, vm.retry_after_secs(provider)))
+    }
+
+    fn authenticate(&mut self, host: &dyn Host, vm: &mut Vm, after_refetch: bool) -> RequestStep {
+        let Some(found) = self.found.clone() else {
+            return self.answer(host, answers::invalid_token(Reason::Malformed));
+        };
+        let now_ms = host.now_ms();
+        let outcome = vm.authenticate(&found, now_ms, self.arrived_ms);
+        match outcome {
+            Outcome::Verified { token, .. } => {
+                self.found = None;
+                host.count(Metric::JwtAllowed, 1);
+                self.admit(host, vm, Some(token))
+            }
+            Outcome::Rejected(reason) => self.reject(host, reason),
+            Outcome::NeedKeys(provider) => RequestStep::WaitForKeys {
+                provider,
+                deadline_ms: self.arrived_ms.saturating_add(vm.wait_ms(provider)),
+            },
+            Outcome::KeysUnavailable(provider) => self.on_keys_timeout(host, vm, provider),
+            Outcome::NeedKidRefetch(provider) => {
+                if !after_refetch && vm.request_kid_refetch(provider, now_ms) {
+                    RequestStep::WaitForKeys {
+                        provider,
+                        deadline_ms: now_ms.saturating_add(vm.wait_ms(provider)),
+                    }
+                } else {
+                    self.reject(host, Reason::UnknownKid)
+                }
+            }
+        }
+    }
+
+    fn reject(&mut self, host: &dyn Host, reason: Reason) -> RequestStep {
+        self.found = None;
+        host.count(Metric::JwtDenied, 1);
+        host.count(Metric::JwtDeniedReason(reason), 1);
+        host.log(LogLevel::Debug, &format!("toolguard: token rejected: {}", reason.as_str()));
+        self.answer(host, answers::invalid_token(reason))
+    }
+
+    /// The caller may go upstream: resolve its tools and shape the headers.
+    fn admit(&mut self, host: &dyn Host, vm: &Vm, token: Option<VerifiedToken>) -> RequestStep {
+        let config = &vm.config;
+        let allowlist = config.tools.as_ref().map(|tools| {
+            let roles = token.as_ref().map(|t| t.roles.as_slice()).unwrap_or_default();
+            Allowlist::for_roles(tools, roles.iter().map(String::as_str))
+        });
+        if let Some(ac) = &config.agentcore {
+            let caller = token.as_ref().and_then(|t| Caller::from_claims(&t.claims));
+            let request = host.request_headers();
+            let mut random = |buf: &mut [u8]| host.fill_random(buf);
+            match agentcore::shape_request(ac, &request, caller.as_ref(), allowlist.as_ref(), &mut random) {
+                Ok(plan) => {
+                    for name in &plan.remove {
+                        host.set_request_header(name, None);
+                    }
+                    for (name, value) in &plan.set {
+                        host.set_request_header(&name.to_ascii_lowercase(), Some(value));
+                    }
+                    if plan.dropped > 0 {
+                        host.count(Metric::HeadersDropped, u64::from(plan.dropped));
+                        for d in &plan.dropped_headers {
+                            host.log(LogLevel::Debug, &format!("toolguard: header {} dropped: {}", d.name, d.reason.as_str()));
+                        }
+                    }
+                    self.client_session = Some(plan.session.client);
+                }
+                Err(e) => return self.answer(host, answers::invalid_session_id(&e.to_string())),
+            }
+        }
+        self.identity = Some(Identity { token, allowlist });
+        RequestStep::Continue
+    }
+
+    fn answer(&mut self, host: &dyn Host, a: LocalAnswer) -> RequestStep {
+        let headers: Vec<(&str, &str)> = a.headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        host.send_response(a.status, &headers, a.body.as_bytes());
+        RequestStep::Answered
+    }
+}

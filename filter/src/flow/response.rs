@@ -1,0 +1,125 @@
+//! The response half of one stream: police an event stream frame by frame as it
+//! flows, rewriting each chunk in place; everything else passes untouched.
+
+use super::request::RequestState;
+use crate::agentcore::{self, Caller};
+use crate::config::{AgentCoreConfig, Config};
+use crate::host::{Host, LogLevel};
+use crate::metrics::Metric;
+use crate::sse::{self, CutReason, StreamGuard, Verdict};
+
+/// After a cut, the stream is reset on the next body callback; if the upstream
+/// sends nothing more, the root resets it after this long instead.
+pub const RESET_AFTER_CUT_MS: u64 = 200;
+
+#[derive(Debug, Default)]
+enum Mode {
+    /// Not policed: another content type, no `tools`, or a local answer.
+    #[default]
+    Pass,
+    Police(Box<StreamGuard>),
+    /// An event stream with a content-encoding: it cannot be read, so it ends.
+    Unreadable,
+    /// The error event went out: nothing more reaches the client.
+    Cut,
+}
+
+#[derive(Debug, Default)]
+pub struct ResponseState {
+    mode: Mode,
+}
+
+/// The client sees its own session id back, never the one bound to its subject.
+fn unbind_session(host: &dyn Host, ac: &AgentCoreConfig, request: &RequestState) {
+    let name = "x-amzn-bedrock-agentcore-runtime-session-id";
+    let Some(value) = host.response_header(name) else { return };
+    let token = request.identity.as_ref().and_then(|i| i.token.as_ref());
+    let caller = token.and_then(|t| Caller::from_claims(&t.claims));
+    if let Some(own) = agentcore::unbind_response_session(ac, &value, caller.as_ref()) {
+        host.set_response_header(name, Some(&own));
+    }
+}
+
+fn is_event_stream(content_type: &str) -> bool {
+    let media = content_type.split(';').next().unwrap_or_default().trim();
+    media.eq_ignore_ascii_case("text/event-stream")
+}
+
+impl ResponseState {
+    /// `on_http_response_headers`.
+    pub fn on_headers(&mut self, host: &dyn Host, config: &Config, request: &RequestState) {
+        if let Some(ac) = &config.agentcore {
+            unbind_session(host, ac, request);
+        }
+        let Some(tools) = &config.tools else { return };
+        let Some(allowlist) = request.identity.as_ref().and_then(|i| i.allowlist.clone()) else {
+            return;
+        };
+        let content_type = host.response_header("content-type").unwrap_or_default();
+        if !is_event_stream(&content_type) {
+            return;
+        }
+        // Frames are rewritten, so the length changes; the stream goes out chunked.
+        host.set_response_header("content-length", None);
+        let encoding = host.response_header("content-encoding").unwrap_or_default();
+        if !encoding.is_empty() && !encoding.trim().eq_ignore_ascii_case("identity") {
+            self.mode = Mode::Unreadable;
+            return;
+        }
+        self.mode = Mode::Police(Box::new(StreamGuard::new(allowlist, tools.max_frame_bytes)));
+    }
+
+    /// `on_http_response_body`. Returns when the root should reset the stream if no
+    /// further chunk arrives to do it, the first time the stream is cut.
+    pub fn on_body(&mut self, host: &dyn Host, size: usize, end_of_stream: bool) -> Option<u64> {
+        match &mut self.mode {
+            Mode::Pass => None,
+            Mode::Cut => {
+                host.replace_response_body(size, b"");
+                if !end_of_stream {
+                    // The error event went out with an earlier callback, so this
+                    // reset cannot lose it; it ends the client's stream and cancels
+                    // the upstream request.
+                    host.reset_stream();
+                }
+                None
+            }
+            Mode::Unreadable => {
+                let event = sse::error_event_stream(sse::CONTENT_ENCODED_MESSAGE);
+                host.replace_response_body(size, &event);
+                host.log(LogLevel::Warn, "toolguard: event stream with a content-encoding cut");
+                self.cut(host, end_of_stream)
+            }
+            Mode::Police(guard) => {
+                let chunk = host.response_body(size);
+                let result = guard.on_chunk(&chunk, end_of_stream);
+                if result.output != chunk {
+                    host.replace_response_body(size, &result.output);
+                }
+                if result.tools_allowed > 0 {
+                    host.count(Metric::ToolsAllowed, u64::from(result.tools_allowed));
+                }
+                if result.tools_denied > 0 {
+                    host.count(Metric::ToolsDenied, u64::from(result.tools_denied));
+                }
+                match result.verdict {
+                    Verdict::Continue | Verdict::Closed => None,
+                    Verdict::Cut(reason) => {
+                        let level = match reason {
+                            CutReason::ToolDenied { .. } => LogLevel::Info,
+                            CutReason::FrameTooLarge { .. } => LogLevel::Warn,
+                        };
+                        host.log(level, &format!("toolguard: stream cut: {}", reason.describe()));
+                        self.cut(host, end_of_stream)
+                    }
+                }
+            }
+        }
+    }
+
+    fn cut(&mut self, host: &dyn Host, end_of_stream: bool) -> Option<u64> {
+        self.mode = Mode::Cut;
+        host.count(Metric::StreamsCut, 1);
+        (!end_of_stream).then(|| host.now_ms().saturating_add(RESET_AFTER_CUT_MS))
+    }
+}

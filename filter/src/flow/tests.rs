@@ -1,0 +1,282 @@
+//! The flow driven through a fake host: what Envoy would see the filter do.
+
+use super::fake_host::FakeHost;
+use crate::host::Host;
+use super::*;
+use crate::config::Config;
+use crate::jwt::Reason;
+use crate::metrics::Metric;
+use std::rc::Rc;
+use wasm_bindgen_test::wasm_bindgen_test;
+
+/// RFC 7515 A.2: a real RS256 token from issuer "joe", valid until 1300819380.
+const A2_TOKEN: &str = include_str!("../../../../shared/fixtures/jose/rfc7515/A2_RS256.jws");
+const A2_JWK: &str = include_str!("../../../../shared/fixtures/jose/rfc7515/A2_RS256.jwk.json");
+const A2_NOW_MS: u64 = 1_300_819_000_000;
+
+/// The A.2 key without its private members, as an issuer would publish it.
+fn a2_jwks() -> String {
+    let jwk: serde_json::Value = serde_json::from_str(A2_JWK).unwrap();
+    serde_json::json!({ "keys": [{ "kty": "RSA", "n": jwk["n"], "e": jwk["e"] }] }).to_string()
+}
+
+fn config(extra: &str) -> Config {
+    let jwks = a2_jwks();
+    let json = format!(
+        r#"{{"providers":{{"joe":{{"issuer":"joe","local_jwks":{{"inline_string":{}}}}}}},"bypass":[{{"path":"/ping"}}]{extra}}}"#,
+        serde_json::Value::String(jwks)
+    );
+    Config::from_json(json.as_bytes()).unwrap()
+}
+
+fn vm(extra: &str) -> Vm {
+    Vm::new(Rc::new(config(extra))).unwrap()
+}
+
+fn bearer(token: &str) -> String {
+    format!("Bearer {}", token.trim())
+}
+
+#[test]
+#[wasm_bindgen_test]
+fn no_token_is_401_missing_token() {
+    let mut vm = vm("");
+    let host = FakeHost::with_request(&[(":path", "/invocations")]);
+    let step = RequestState::default().on_headers(&host, &mut vm);
+    assert_eq!(step, RequestStep::Answered);
+    let sent = host.sent.borrow().clone().unwrap();
+    assert_eq!(sent.status, 401);
+    assert!(sent.headers.contains(&("www-authenticate".into(), "Bearer".into())));
+    assert_eq!(host.sent_json()["error"], "missing_token");
+    assert_eq!(host.counter(Metric::JwtDenied), 1);
+}
+
+#[test]
+#[wasm_bindgen_test]
+fn a_valid_token_goes_upstream_with_authorization_unchanged() {
+    let mut vm = vm("");
+    let auth = bearer(A2_TOKEN);
+    let host = FakeHost::with_request(&[(":path", "/invocations"), ("authorization", &auth)]);
+    host.now_ms.set(A2_NOW_MS);
+    let mut request = RequestState::default();
+    assert_eq!(request.on_headers(&host, &mut vm), RequestStep::Continue);
+    assert!(host.sent.borrow().is_none());
+    assert_eq!(host.request_value("authorization").as_deref(), Some(auth.as_str()));
+    assert_eq!(host.counter(Metric::JwtAllowed), 1);
+    let token = request.identity.unwrap().token.unwrap();
+    assert_eq!(token.issuer, "joe");
+}
+
+#[test]
+#[wasm_bindgen_test]
+fn an_expired_token_is_401_with_reason_and_counters() {
+    let mut vm = vm("");
+    let auth = bearer(A2_TOKEN);
+    let host = FakeHost::with_request(&[(":path", "/x"), ("authorization", &auth)]);
+    host.now_ms.set(1_400_000_000_000);
+    assert_eq!(RequestState::default().on_headers(&host, &mut vm), RequestStep::Answered);
+    let body = host.sent_json();
+    assert_eq!((body["error"].as_str(), body["reason"].as_str()), (Some("invalid_token"), Some("expired")));
+    assert_eq!(host.counter(Metric::JwtDenied), 1);
+    assert_eq!(host.counter(Metric::JwtDeniedReason(Reason::Expired)), 1);
+}
+
+#[test]
+#[wasm_bindgen_test]
+fn a_mangled_token_is_malformed() {
+    let mut vm = vm("");
+    let host = FakeHost::with_request(&[(":path", "/x"), ("authorization", "Bearer a.b")]);
+    assert_eq!(RequestState::default().on_headers(&host, &mut vm), RequestStep::Answered);
+    assert_eq!(host.sent_json()["reason"], "malformed");
+}
+
+#[test]
+#[wasm_bindgen_test]
+fn bypassed_paths_skip_authentication_and_get_only_default_tools() {
+    let mut vm = vm(r#","tools":{"roles":{"admins":["*"]},"default":["time_now"]}"#);
+    let host = FakeHost::with_request(&[(":path", "/ping?x=1"), ("accept-encoding", "gzip")]);
+    let mut request = RequestState::default();
+    assert_eq!(request.on_headers(&host, &mut vm), RequestStep::Continue);
+    let allowlist = request.identity.unwrap().allowlist.unwrap();
+    assert!(allowlist.allows("time_now") && !allowlist.allows("anything_else"));
+    // Upstreams must not compress what the guard has to read.
+    assert_eq!(host.request_value("accept-encoding"), None);
+}
+
+#[test]
+#[wasm_bindgen_test]
+fn a_remote_provider_without_keys_holds_the_request_then_answers_503() {
+    let json = r#"{"providers":{"idp":{"issuer":"joe","remote_jwks":{"http_uri":{"uri":"https://idp.example/jwks","cluster":"idp","timeout":"3s"}}}}}"#;
+    let mut vm = Vm::new(Rc::new(Config::from_json(json.as_bytes()).unwrap())).unwrap();
+    let auth = bearer(A2_TOKEN);
+    let host = FakeHost::with_request(&[(":path", "/x"), ("authorization", &auth)]);
+    host.now_ms.set(A2_NOW_MS);
+    let mut request = RequestState::default();
+    let step = request.on_headers(&host, &mut vm);
+    assert_eq!(step, RequestStep::WaitForKeys { provider: 0, deadline_ms: A2_NOW_MS + 3000 });
+    assert!(host.sent.borrow().is_none());
+    // The root is asked to fetch.
+    let fetches = vm.due_fetches(A2_NOW_MS);
+    assert_eq!(fetches.len(), 1);
+    assert_eq!((fetches[0].cluster.as_str(), fetches[0].authority.as_str(), fetches[0].path.as_str()), ("idp", "idp.example", "/jwks"));
+    // The fetch fails; the request still waits until its deadline, then gets 503.
+    assert!(vm.on_fetch_answer(0, fetches[0].id, Some(500), b"", A2_NOW_MS + 10).is_err());
+    host.now_ms.set(A2_NOW_MS + 10);
+    assert!(matches!(request.on_keys(&host, &mut vm), RequestStep::WaitForKeys { .. }));
+    host.now_ms.set(A2_NOW_MS + 3000);
+    assert_eq!(request.on_keys_timeout(&host, &vm, 0), RequestStep::Answered);
+    let sent = host.sent.borrow().clone().unwrap();
+    assert_eq!(sent.status, 503);
+    assert!(sent.headers.contains(&("retry-after".into(), "3".into())));
+    assert_eq!(host.sent_json()["error"], "jwks_unavailable");
+}
+
+#[test]
+#[wasm_bindgen_test]
+fn keys_arriving_release_a_waiting_request() {
+    let json = r#"{"providers":{"idp":{"issuer":"joe","remote_jwks":{"http_uri":{"uri":"https://idp.example/jwks","cluster":"idp"}}}}}"#;
+    let mut vm = Vm::new(Rc::new(Config::from_json(json.as_bytes()).unwrap())).unwrap();
+    let auth = bearer(A2_TOKEN);
+    let host = FakeHost::with_request(&[(":path", "/x"), ("authorization", &auth)]);
+    host.now_ms.set(A2_NOW_MS);
+    let mut request = RequestState::default();
+    assert!(matches!(request.on_headers(&host, &mut vm), RequestStep::WaitForKeys { .. }));
+    let fetch = vm.due_fetches(A2_NOW_MS).remove(0);
+    let body = a2_jwks();
+    vm.on_fetch_answer(0, fetch.id, Some(200), body.as_bytes(), A2_NOW_MS + 5).unwrap();
+    assert_eq!(request.on_keys(&host, &mut vm), RequestStep::Continue);
+    assert_eq!(host.counter(Metric::JwtAllowed), 1);
+}
+
+#[test]
+#[wasm_bindgen_test]
+fn a_short_session_id_is_400() {
+    let mut vm = vm(r#","agentcore":{}"#);
+    let host = FakeHost::with_request(&[(":path", "/ping"), ("x-amzn-bedrock-agentcore-runtime-session-id", "short")]);
+    assert_eq!(RequestState::default().on_headers(&host, &mut vm), RequestStep::Answered);
+    let sent = host.sent.borrow().clone().unwrap();
+    assert_eq!(sent.status, 400);
+    assert_eq!(host.sent_json()["error"], "invalid_session_id");
+}
+
+#[test]
+#[wasm_bindgen_test]
+fn spoofed_custom_headers_are_removed_and_claims_mapped() {
+    let mut vm = vm(r#","agentcore":{"claims_to_headers":{"iss":"User-Iss"}}"#);
+    let auth = bearer(A2_TOKEN);
+    let host = FakeHost::with_request(&[
+        (":path", "/x"),
+        ("authorization", &auth),
+        ("x-amzn-bedrock-agentcore-runtime-custom-user-iss", "admin"),
+        ("x-amzn-bedrock-agentcore-runtime-custom-other", "spoof"),
+    ]);
+    host.now_ms.set(A2_NOW_MS);
+    assert_eq!(RequestState::default().on_headers(&host, &mut vm), RequestStep::Continue);
+    assert_eq!(host.request_value("x-amzn-bedrock-agentcore-runtime-custom-user-iss").as_deref(), Some("joe"));
+    assert_eq!(host.request_value("x-amzn-bedrock-agentcore-runtime-custom-other"), None);
+    let session = host.request_value("x-amzn-bedrock-agentcore-runtime-session-id").unwrap();
+    assert!(session.len() >= 33, "{session}");
+}
+
+fn policed(extra: &str, response_headers: &[(&str, &str)]) -> (FakeHost, ResponseState) {
+    let mut vm = vm(extra);
+    let host = FakeHost::with_request(&[(":path", "/ping")]);
+    let mut request = RequestState::default();
+    assert_eq!(request.on_headers(&host, &mut vm), RequestStep::Continue);
+    *host.response.borrow_mut() = response_headers.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    let mut response = ResponseState::default();
+    response.on_headers(&host, &vm.config, &request);
+    (host, response)
+}
+
+const TOOLS: &str = r#","tools":{"default":["get_weather"]}"#;
+
+#[test]
+#[wasm_bindgen_test]
+fn an_allowed_stream_passes_byte_identical_without_content_length() {
+    let (host, mut response) = policed(TOOLS, &[("content-type", "text/event-stream; charset=utf-8"), ("content-length", "99")]);
+    assert_eq!(host.response_header("content-length"), None);
+    let frame = b"event: tool_call\ndata: {\"name\":\"get_weather\"}\n\n";
+    let out = host.chunk(frame, |h, n| assert_eq!(response.on_body(h, n, false), None));
+    assert_eq!(out, frame);
+    assert_eq!(host.counter(Metric::ToolsAllowed), 1);
+}
+
+#[test]
+#[wasm_bindgen_test]
+fn a_denied_tool_is_replaced_by_the_error_event_and_the_stream_reset() {
+    let (host, mut response) = policed(TOOLS, &[("content-type", "text/event-stream")]);
+    host.now_ms.set(1000);
+    let chunk = b"data: {\"text\":\"hi\"}\n\nevent: tool_call\ndata: {\"name\":\"rm_rf\"}\n\ndata: after\n\n";
+    let out = host.chunk(chunk, |h, n| assert_eq!(response.on_body(h, n, false), Some(1000 + response::RESET_AFTER_CUT_MS)));
+    let expected = concat!(
+        "data: {\"text\":\"hi\"}\n\n",
+        "event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"permission_error\",\"message\":\"tool \\\"rm_rf\\\" is not allowed\",\"tool\":\"rm_rf\"}}\n\n"
+    );
+    assert_eq!(String::from_utf8(out).unwrap(), expected);
+    assert_eq!((host.counter(Metric::ToolsDenied), host.counter(Metric::StreamsCut)), (1, 1));
+    assert_eq!(host.resets.get(), 0, "a reset in the same callback would lose the error event");
+    let out = host.chunk(b"data: more\n\n", |h, n| assert_eq!(response.on_body(h, n, false), None));
+    assert!(out.is_empty());
+    assert_eq!(host.resets.get(), 1);
+}
+
+#[test]
+#[wasm_bindgen_test]
+fn a_compressed_event_stream_ends_with_a_stream_error() {
+    let (host, mut response) = policed(TOOLS, &[("content-type", "text/event-stream"), ("content-encoding", "gzip")]);
+    let out = host.chunk(b"\x1f\x8b\x08\x00", |h, n| assert!(response.on_body(h, n, false).is_some()));
+    let text = String::from_utf8(out).unwrap();
+    assert!(text.starts_with("event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"stream_error\""), "{text}");
+    assert_eq!(host.counter(Metric::StreamsCut), 1);
+}
+
+#[test]
+#[wasm_bindgen_test]
+fn other_content_types_pass_untouched() {
+    let (host, mut response) = policed(TOOLS, &[("content-type", "application/json"), ("content-length", "10")]);
+    assert_eq!(host.response_header("content-length").as_deref(), Some("10"));
+    let body = b"event: tool_call\ndata: {\"name\":\"rm_rf\"}\n\n";
+    assert_eq!(host.chunk(body, |h, n| assert_eq!(response.on_body(h, n, true), None)), body);
+}
+
+/// An HS256 token for `claims` and the local JWKS holding its (test) secret.
+fn mint_hs256(claims: &serde_json::Value) -> (String, String) {
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+    use base64::Engine;
+    use jwt_compact::alg::{Hs256, Hs256Key};
+    use jwt_compact::{Algorithm as _, AlgorithmSignature as _};
+    let secret = b"toolguard-flow-test-secret-32-bytes!";
+    let input = format!("{}.{}", B64.encode(br#"{"alg":"HS256","typ":"JWT"}"#), B64.encode(claims.to_string()));
+    let signature = Hs256.sign(&Hs256Key::new(secret), input.as_bytes());
+    let jwks = serde_json::json!({"keys": [{"kty": "oct", "k": B64.encode(secret)}]});
+    (format!("{input}.{}", B64.encode(signature.as_bytes())), jwks.to_string())
+}
+
+#[test]
+#[wasm_bindgen_test]
+fn the_client_gets_its_own_session_id_back_not_the_bound_one() {
+    let claims = serde_json::json!({"iss": "joe", "sub": "user-1", "exp": A2_NOW_MS / 1000 + 60});
+    let (token, jwks) = mint_hs256(&claims);
+    let json = format!(
+        r#"{{"providers":{{"joe":{{"issuer":"joe","algorithms":["HS256"],"local_jwks":{{"inline_string":{}}}}}}},"agentcore":{{"session":{{"bind_to_subject":true}}}}}}"#,
+        serde_json::Value::String(jwks)
+    );
+    let mut vm = Vm::new(Rc::new(Config::from_json(json.as_bytes()).unwrap())).unwrap();
+    let auth = bearer(&token);
+    let sid = "client-session-0123456789abcdef0123456789";
+    let host = FakeHost::with_request(&[
+        (":path", "/x"),
+        ("authorization", &auth),
+        ("x-amzn-bedrock-agentcore-runtime-session-id", sid),
+    ]);
+    host.now_ms.set(A2_NOW_MS);
+    let mut request = RequestState::default();
+    assert_eq!(request.on_headers(&host, &mut vm), RequestStep::Continue);
+    let upstream = host.request_value("x-amzn-bedrock-agentcore-runtime-session-id").unwrap();
+    assert_eq!(upstream.len(), 16 + 1 + sid.len());
+    assert!(upstream.ends_with(&format!("-{sid}")), "{upstream}");
+    *host.response.borrow_mut() = vec![("x-amzn-bedrock-agentcore-runtime-session-id".into(), upstream)];
+    ResponseState::default().on_headers(&host, &vm.config, &request);
+    assert_eq!(host.response_header("x-amzn-bedrock-agentcore-runtime-session-id").as_deref(), Some(sid));
+}

@@ -1,0 +1,228 @@
+//! Verified tokens remembered per VM, so a client sending the same token on
+//! every request pays for one signature check, not one per request.
+//!
+//! Keyed by the token's SHA-256 (the token itself is never stored). An entry
+//! holds the provider and the fingerprint of the key set that verified it; it
+//! is used only while the token has not expired and that provider still has
+//! that key set, so a key removed from the JWKS stops its tokens at once.
+//! Bounded: the least recently used entry makes room for a new one.
+
+use super::verify::VerifiedToken;
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+
+/// Entries per VM when the glue does not choose: a few MB at most (claims are
+/// small), and enough for the active users of one worker.
+pub const DEFAULT_CAPACITY: usize = 1024;
+
+/// What a cache hit gives back.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CachedToken {
+    /// Index of the provider (in `Config::providers`) that verified the token.
+    pub provider: usize,
+    /// [`super::JwkSet::fingerprint`] of the key set that verified it.
+    pub key_set: u64,
+    pub token: VerifiedToken,
+}
+
+#[derive(Debug)]
+struct Entry {
+    cached: CachedToken,
+    last_used: u64,
+}
+
+#[derive(Debug)]
+pub struct TokenCache {
+    capacity: usize,
+    entries: BTreeMap<[u8; 32], Entry>,
+    /// Counts uses; orders entries for LRU eviction without touching the clock.
+    uses: u64,
+}
+
+impl Default for TokenCache {
+    fn default() -> Self {
+        TokenCache::new(DEFAULT_CAPACITY)
+    }
+}
+
+impl TokenCache {
+    /// A cache of at most `capacity` tokens; 0 turns caching off.
+    pub fn new(capacity: usize) -> TokenCache {
+        TokenCache {
+            capacity,
+            entries: BTreeMap::new(),
+            uses: 0,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// The entry for `token` if it has not expired at `now` (seconds). An
+    /// expired entry is dropped. The caller checks `key_set` against the
+    /// provider's current keys (see `authenticate_with_cache`).
+    pub fn get(&mut self, token: &str, now: u64) -> Option<&CachedToken> {
+        let key = digest(token);
+        if self
+            .entries
+            .get(&key)
+            .is_some_and(|e| now >= e.cached.token.exp)
+        {
+            self.entries.remove(&key);
+            return None;
+        }
+        self.uses += 1;
+        let uses = self.uses;
+        let entry = self.entries.get_mut(&key)?;
+        entry.last_used = uses;
+        Some(&entry.cached)
+    }
+
+    /// Remembers a verified token until its `exp`. Tokens already expired at
+    /// `now` are not stored. When full, expired entries go first, then the
+    /// least recently used one.
+    pub fn insert(&mut self, token: &str, cached: CachedToken, now: u64) {
+        if self.capacity == 0 || now >= cached.token.exp {
+            return;
+        }
+        let key = digest(token);
+        if !self.entries.contains_key(&key) && self.entries.len() >= self.capacity {
+            self.entries.retain(|_, e| now < e.cached.token.exp);
+            if self.entries.len() >= self.capacity {
+                let oldest = self
+                    .entries
+                    .iter()
+                    .min_by_key(|(_, e)| e.last_used)
+                    .map(|(k, _)| *k);
+                if let Some(oldest) = oldest {
+                    self.entries.remove(&oldest);
+                }
+            }
+        }
+        self.uses += 1;
+        self.entries.insert(
+            key,
+            Entry {
+                cached,
+                last_used: self.uses,
+            },
+        );
+    }
+
+    /// Drops every entry of `provider` (e.g. on reconfiguration).
+    pub fn forget_provider(&mut self, provider: usize) {
+        self.entries.retain(|_, e| e.cached.provider != provider);
+    }
+
+    pub fn clear(&mut self) {
+        self.entries.clear();
+    }
+}
+
+fn digest(token: &str) -> [u8; 32] {
+    Sha256::digest(token.as_bytes()).into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::json::Json;
+    use wasm_bindgen_test::wasm_bindgen_test;
+
+    fn cached(sub: &str, exp: u64) -> CachedToken {
+        CachedToken {
+            provider: 0,
+            key_set: 42,
+            token: VerifiedToken {
+                claims: Json::Object(vec![]),
+                issuer: "i".into(),
+                subject: Some(sub.into()),
+                exp,
+                roles: vec![],
+            },
+        }
+    }
+
+    fn sub_of(cache: &mut TokenCache, token: &str, now: u64) -> Option<String> {
+        cache.get(token, now).and_then(|c| c.token.subject.clone())
+    }
+
+    #[test]
+    #[wasm_bindgen_test]
+    fn hits_until_exp() {
+        let mut cache = TokenCache::new(4);
+        cache.insert("t1", cached("a", 1000), 100);
+        assert_eq!(sub_of(&mut cache, "t1", 999).as_deref(), Some("a"));
+        assert_eq!(sub_of(&mut cache, "t2", 999), None);
+        assert_eq!(sub_of(&mut cache, "t1", 1000), None);
+        assert!(cache.is_empty(), "the expired entry is dropped");
+    }
+
+    #[test]
+    #[wasm_bindgen_test]
+    fn expired_tokens_are_not_stored() {
+        let mut cache = TokenCache::new(4);
+        cache.insert("t", cached("a", 100), 100);
+        assert!(cache.is_empty());
+    }
+
+    #[test]
+    #[wasm_bindgen_test]
+    fn evicts_expired_then_least_recently_used() {
+        let mut cache = TokenCache::new(3);
+        cache.insert("a", cached("a", 1000), 0);
+        cache.insert("b", cached("b", 1000), 0);
+        cache.insert("c", cached("c", 1000), 0);
+        assert!(cache.get("a", 1).is_some()); // b is now the least recently used
+        cache.insert("d", cached("d", 1000), 1);
+        assert_eq!(cache.len(), 3);
+        assert!(cache.get("b", 1).is_none());
+        assert!(
+            cache.get("a", 1).is_some()
+                && cache.get("c", 1).is_some()
+                && cache.get("d", 1).is_some()
+        );
+
+        // An expired entry goes before any live one, however recently used.
+        let mut cache = TokenCache::new(2);
+        cache.insert("short", cached("short", 10), 0);
+        cache.insert("long", cached("long", 1000), 0);
+        assert!(cache.get("short", 9).is_some());
+        cache.insert("new", cached("new", 1000), 20);
+        assert!(cache.get("long", 20).is_some() && cache.get("new", 20).is_some());
+    }
+
+    #[test]
+    #[wasm_bindgen_test]
+    fn replacing_an_entry_does_not_evict() {
+        let mut cache = TokenCache::new(2);
+        cache.insert("a", cached("a", 1000), 0);
+        cache.insert("b", cached("b", 1000), 0);
+        cache.insert("a", cached("a2", 1000), 0);
+        assert_eq!(cache.len(), 2);
+        assert_eq!(sub_of(&mut cache, "a", 0).as_deref(), Some("a2"));
+        assert!(cache.get("b", 0).is_some());
+    }
+
+    #[test]
+    #[wasm_bindgen_test]
+    fn capacity_zero_disables_and_forget_provider_drops() {
+        let mut off = TokenCache::new(0);
+        off.insert("a", cached("a", 1000), 0);
+        assert!(off.is_empty());
+        let mut cache = TokenCache::default();
+        cache.insert("a", cached("a", 1000), 0);
+        let mut other = cached("b", 1000);
+        other.provider = 1;
+        cache.insert("b", other, 0);
+        cache.forget_provider(0);
+        assert!(cache.get("a", 0).is_none() && cache.get("b", 0).is_some());
+        cache.clear();
+        assert!(cache.is_empty());
+    }
+}

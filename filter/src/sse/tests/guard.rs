@@ -1,0 +1,118 @@
+//! The guard's contract per call: output, counters, verdicts.
+
+use super::*;
+use crate::sse::guard::{CutReason, StreamGuard, Verdict};
+use wasm_bindgen_test::wasm_bindgen_test;
+
+#[test]
+#[wasm_bindgen_test]
+fn complete_frames_go_out_as_soon_as_they_are_complete() {
+    let mut g = StreamGuard::new(allowlist(&["*"]), 65536);
+    let r = g.on_chunk(b"data: a\n\ndata: b", false);
+    assert_eq!(r.output, b"data: a\n\n");
+    assert_eq!(r.verdict, Verdict::Continue);
+    assert_eq!(g.held_bytes(), 7);
+    let r = g.on_chunk(b"\n", false);
+    assert!(r.output.is_empty());
+    let r = g.on_chunk(b"\n", false);
+    assert_eq!(r.output, b"data: b\n\n");
+    let r = g.on_chunk(b"", true);
+    assert!(r.output.is_empty() && r.verdict == Verdict::Continue);
+}
+
+#[test]
+#[wasm_bindgen_test]
+fn a_cut_sends_the_frames_before_then_the_event_then_nothing() {
+    let mut g = StreamGuard::new(allowlist(&["good"]), 65536);
+    let r = g.on_chunk(
+        b"event: tool_call\ndata: {\"name\":\"good\"}\n\nevent: tool_call\ndata: {\"name\":\"bad\"}\n\ndata: later\n\n",
+        false,
+    );
+    let expected = cut_before(b"event: tool_call\ndata: {\"name\":\"good\"}\n\n", "bad");
+    assert_eq!(Lossy(&r.output), Lossy(&expected));
+    assert_eq!((r.tools_allowed, r.tools_denied), (1, 1));
+    assert_eq!(
+        r.verdict,
+        Verdict::Cut(CutReason::ToolDenied { name: "bad".into() })
+    );
+    assert!(g.is_closed());
+    assert_eq!(g.held_bytes(), 0);
+    for eos in [false, true] {
+        let r = g.on_chunk(b"data: more\n\n", eos);
+        assert_eq!((r.output.len(), r.verdict), (0, Verdict::Closed));
+    }
+}
+
+#[test]
+#[wasm_bindgen_test]
+fn the_error_event_is_exactly_the_spec_bytes() {
+    let mut g = StreamGuard::new(allowlist(&[]), 65536);
+    let r = g.on_chunk(
+        b"event: tool_call\ndata: {\"name\":\"get_weather\"}\n\n",
+        true,
+    );
+    assert_eq!(
+        String::from_utf8(r.output).unwrap(),
+        "event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"permission_error\",\"message\":\"tool \\\"get_weather\\\" is not allowed\",\"tool\":\"get_weather\"}}\n\n"
+    );
+}
+
+#[test]
+#[wasm_bindgen_test]
+fn a_hostile_name_cannot_inject_lines_into_the_error_event() {
+    let mut g = StreamGuard::new(allowlist(&[]), 65536);
+    let r = g.on_chunk(
+        b"event: tool_call\ndata: {\"name\":\"x\\r\\n\\nevent: tool_call\\ndata: \\\"\"}\n\n",
+        true,
+    );
+    let text = String::from_utf8(r.output).unwrap();
+    assert!(text.starts_with("event: error\ndata: {"));
+    assert_eq!(text.matches('\n').count(), 3, "{text}");
+    assert!(!text.contains('\r'));
+}
+
+#[test]
+#[wasm_bindgen_test]
+fn counts_distinct_names_per_frame() {
+    let mut g = StreamGuard::new(allowlist(&["*"]), 65536);
+    let parallel = br#"data: {"choices":[{"delta":{"tool_calls":[{"function":{"name":"a"}},{"function":{"name":"b"}},{"function":{"name":"a"}}]}}]}
+
+"#;
+    let r = g.on_chunk(parallel, false);
+    assert_eq!((r.tools_allowed, r.tools_denied), (2, 0));
+    let r = g.on_chunk(
+        b"data: {\"choices\":[{\"delta\":{\"content\":\"hi\"}}]}\n\n",
+        true,
+    );
+    assert_eq!(r.tools_allowed, 0);
+}
+
+#[test]
+#[wasm_bindgen_test]
+fn frame_too_large_cut_names_the_limit() {
+    let mut g = StreamGuard::new(allowlist(&["*"]), 16);
+    let r = g.on_chunk(b"data: ok\n\ndata: 0123456789x", false);
+    assert_eq!(
+        r.verdict,
+        Verdict::Cut(CutReason::FrameTooLarge { limit: 16 })
+    );
+    assert!(r.output.starts_with(
+        b"data: ok\n\nevent: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"stream_error\""
+    ));
+    assert_eq!(g.on_chunk(b"\n\n", true).verdict, Verdict::Closed);
+}
+
+#[test]
+#[wasm_bindgen_test]
+fn mcp_tools_list_frames_are_rewritten_in_the_stream() {
+    let list = br#"{"jsonrpc":"2.0","id":1,"result":{"tools":[{"name":"good","inputSchema":{}},{"name":"bad","inputSchema":{}}]}}"#;
+    let kept = br#"{"jsonrpc":"2.0","id":1,"result":{"tools":[{"name":"good","inputSchema":{}}]}}"#;
+    let input = [&b"event: message\r\nid: 7\r\ndata: "[..], list, b"\r\n\r\n"].concat();
+    let expected = [&b"event: message\r\nid: 7\r\ndata: "[..], kept, b"\r\n\r\n"].concat();
+    let r = assert_every_chunking(&input, &allowlist(&["good"]), 65536, &expected);
+    assert_eq!((r.allowed, r.denied, r.cut), (0, 0, false));
+    // Unchanged for a caller who may use both, and for other event types.
+    assert_every_chunking(&input, &allowlist(&["good", "bad"]), 65536, &input);
+    let other = [&b"event: other\ndata: "[..], list, b"\n\n"].concat();
+    assert_every_chunking(&other, &allowlist(&["good"]), 65536, &other);
+}
