@@ -31,7 +31,10 @@ impl Json {
             Json::Object(m) => m,
             _ => &[],
         };
-        members.iter().filter(move |(k, _)| k == key).map(|(_, v)| v)
+        members
+            .iter()
+            .filter(move |(k, _)| k == key)
+            .map(|(_, v)| v)
     }
 
     /// The first member called `key`. Use only where duplicates were refused before.
@@ -189,8 +192,12 @@ mod tests {
     #[test]
     #[wasm_bindgen_test]
     fn finds_nested_duplicates_only_where_they_are() {
-        assert!(!Json::parse(br#"{"a":{"b":1},"c":{"b":2}}"#).unwrap().has_duplicate_keys());
-        assert!(Json::parse(br#"[{"a":{"b":1,"b":2}}]"#).unwrap().has_duplicate_keys());
+        assert!(!Json::parse(br#"{"a":{"b":1},"c":{"b":2}}"#)
+            .unwrap()
+            .has_duplicate_keys());
+        assert!(Json::parse(br#"[{"a":{"b":1,"b":2}}]"#)
+            .unwrap()
+            .has_duplicate_keys());
     }
 
     #[test]

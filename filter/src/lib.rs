@@ -3,7 +3,15 @@
 //! The logic lives in plain modules that know nothing of proxy-wasm and are tested
 //! natively and as wasm; `glue` is the thin proxy-wasm layer, built only for the
 //! module Envoy loads.
-#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing))]
+#![cfg_attr(
+    test,
+    allow(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::indexing_slicing
+    )
+)]
 
 pub mod agentcore;
 pub mod config;

@@ -63,7 +63,10 @@ pub struct Allowlist {
 impl Allowlist {
     /// The caller's allowlist: `default` plus the entries of each role it holds.
     /// Roles the configuration does not name grant nothing.
-    pub fn for_roles<'a>(tools: &ToolsConfig, roles: impl IntoIterator<Item = &'a str>) -> Allowlist {
+    pub fn for_roles<'a>(
+        tools: &ToolsConfig,
+        roles: impl IntoIterator<Item = &'a str>,
+    ) -> Allowlist {
         let mut patterns: Vec<ToolPattern> = Vec::new();
         let mut add = |p: &ToolPattern| {
             if !patterns.contains(p) {
@@ -104,7 +107,10 @@ mod tests {
     fn tools(roles: &[(&str, &[&str])], default: &[&str]) -> ToolsConfig {
         let parse = |xs: &[&str]| xs.iter().map(|x| ToolPattern::parse(x).unwrap()).collect();
         ToolsConfig {
-            roles: roles.iter().map(|(r, xs)| (r.to_string(), parse(xs))).collect(),
+            roles: roles
+                .iter()
+                .map(|(r, xs)| (r.to_string(), parse(xs)))
+                .collect(),
             default: parse(default),
             max_frame_bytes: 65536,
         }
@@ -113,10 +119,18 @@ mod tests {
     #[test]
     #[wasm_bindgen_test]
     fn patterns_match_exactly_by_prefix_or_all() {
-        assert!(ToolPattern::parse("get_weather").unwrap().matches("get_weather"));
-        assert!(!ToolPattern::parse("get_weather").unwrap().matches("Get_weather"));
-        assert!(!ToolPattern::parse("get_weather").unwrap().matches("get_weather2"));
-        assert!(ToolPattern::parse("search_*").unwrap().matches("search_filings"));
+        assert!(ToolPattern::parse("get_weather")
+            .unwrap()
+            .matches("get_weather"));
+        assert!(!ToolPattern::parse("get_weather")
+            .unwrap()
+            .matches("Get_weather"));
+        assert!(!ToolPattern::parse("get_weather")
+            .unwrap()
+            .matches("get_weather2"));
+        assert!(ToolPattern::parse("search_*")
+            .unwrap()
+            .matches("search_filings"));
         assert!(ToolPattern::parse("search_*").unwrap().matches("search_"));
         assert!(!ToolPattern::parse("search_*").unwrap().matches("research"));
         assert!(ToolPattern::parse("*").unwrap().matches("anything"));
@@ -133,7 +147,13 @@ mod tests {
     #[test]
     #[wasm_bindgen_test]
     fn union_of_roles_and_default() {
-        let t = tools(&[("analysts", &["search_filings", "generate_report"]), ("admins", &["*"])], &["time_now"]);
+        let t = tools(
+            &[
+                ("analysts", &["search_filings", "generate_report"]),
+                ("admins", &["*"]),
+            ],
+            &["time_now"],
+        );
         let analyst = Allowlist::for_roles(&t, ["analysts", "unknown-role"]);
         assert!(analyst.allows("search_filings"));
         assert!(analyst.allows("time_now"));

@@ -70,7 +70,11 @@ pub(super) fn plan(
     // out that user's OAuth tokens) when the caller signs with IAM, and here the
     // proxy signs: a client must never choose it. Not in SPEC; removed on the same
     // terms as the custom headers.
-    if !cfg.trust_client_custom_headers && request.iter().any(|(n, _)| n.eq_ignore_ascii_case(USER_ID_HEADER)) {
+    if !cfg.trust_client_custom_headers
+        && request
+            .iter()
+            .any(|(n, _)| n.eq_ignore_ascii_case(USER_ID_HEADER))
+    {
         out.remove.push(USER_ID_HEADER.to_owned());
     }
     out

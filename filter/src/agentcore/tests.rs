@@ -833,7 +833,13 @@ fn caller_from_claims_reads_iss_and_sub() {
 fn a_client_chosen_user_id_is_removed_unless_trusted() {
     let req = request(&[("X-Amzn-Bedrock-AgentCore-Runtime-User-Id", "someone-else")]);
     let plan = shape(&cfg(&[], &[], None), &req, None, None).unwrap();
-    assert!(plan.remove.iter().any(|n| n == "x-amzn-bedrock-agentcore-runtime-user-id"));
+    assert!(plan
+        .remove
+        .iter()
+        .any(|n| n == "x-amzn-bedrock-agentcore-runtime-user-id"));
     let plan = shape(&trusted(cfg(&[], &[], None)), &req, None, None).unwrap();
-    assert!(!plan.remove.iter().any(|n| n == "x-amzn-bedrock-agentcore-runtime-user-id"));
+    assert!(!plan
+        .remove
+        .iter()
+        .any(|n| n == "x-amzn-bedrock-agentcore-runtime-user-id"));
 }

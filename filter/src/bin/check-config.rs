@@ -21,7 +21,11 @@ fn main() -> ExitCode {
                     "{file}: ok ({} provider(s), tools {}, agentcore {})",
                     config.providers.len(),
                     if config.tools.is_some() { "on" } else { "off" },
-                    if config.agentcore.is_some() { "on" } else { "off" },
+                    if config.agentcore.is_some() {
+                        "on"
+                    } else {
+                        "off"
+                    },
                 ),
                 Err(e) => {
                     eprintln!("{file}: toolguard: invalid configuration: {e}");

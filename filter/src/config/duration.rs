@@ -9,7 +9,10 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         if ms.is_empty() || !ms.bytes().all(|b| b.is_ascii_digit()) {
             return Err(bad());
         }
-        return ms.parse::<u64>().map(Duration::from_millis).map_err(|_| bad());
+        return ms
+            .parse::<u64>()
+            .map(Duration::from_millis)
+            .map_err(|_| bad());
     }
     let secs = text.strip_suffix('s').ok_or_else(bad)?;
     let (whole, frac) = match secs.split_once('.') {
@@ -50,7 +53,21 @@ mod tests {
     #[test]
     #[wasm_bindgen_test]
     fn refuses_anything_else() {
-        for bad in ["", "5", "s", "-1s", "1.s", ".5s", "5 s", "5m", "1e3s", "0.0000000001s", "ms", "1.5ms", "99999999999999999999s"] {
+        for bad in [
+            "",
+            "5",
+            "s",
+            "-1s",
+            "1.s",
+            ".5s",
+            "5 s",
+            "5m",
+            "1e3s",
+            "0.0000000001s",
+            "ms",
+            "1.5ms",
+            "99999999999999999999s",
+        ] {
             assert!(parse_duration(bad).is_err(), "{bad:?} should be refused");
         }
     }

@@ -90,7 +90,9 @@ impl Algorithm {
 #[derive(Debug, Clone, PartialEq)]
 pub enum JwksSource {
     /// The JWKS JSON text given inline; it was parsed once at load to refuse a bad one.
-    Local { inline_string: String },
+    Local {
+        inline_string: String,
+    },
     Remote(RemoteJwks),
 }
 

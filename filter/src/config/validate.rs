@@ -11,12 +11,18 @@ type Result<T> = std::result::Result<T, ConfigError>;
 
 pub fn validate(raw: RawConfig) -> Result<Config> {
     if raw.providers.0.is_empty() {
-        return Err(ConfigError::new("providers", "at least one provider is required"));
+        return Err(ConfigError::new(
+            "providers",
+            "at least one provider is required",
+        ));
     }
     let mut providers = Vec::with_capacity(raw.providers.0.len());
     for (name, p) in raw.providers.0 {
         let provider = provider(&name, p)?;
-        if let Some(other) = providers.iter().find(|o: &&Provider| o.issuer == provider.issuer) {
+        if let Some(other) = providers
+            .iter()
+            .find(|o: &&Provider| o.issuer == provider.issuer)
+        {
             return Err(ConfigError::new(
                 format!("providers.{name}.issuer"),
                 format!("{:?} is already the issuer of provider {:?}; tokens are routed by issuer, so each needs its own", provider.issuer, other.name),
@@ -31,7 +37,10 @@ pub fn validate(raw: RawConfig) -> Result<Config> {
         .map(|(i, b)| bypass_rule(&format!("bypass[{i}]"), b))
         .collect::<Result<Vec<_>>>()?;
     let tools = raw.tools.map(tools).transpose()?;
-    let agentcore = raw.agentcore.map(|a| agentcore(a, tools.is_some())).transpose()?;
+    let agentcore = raw
+        .agentcore
+        .map(|a| agentcore(a, tools.is_some()))
+        .transpose()?;
     Ok(Config {
         providers,
         bypass,
@@ -43,7 +52,10 @@ pub fn validate(raw: RawConfig) -> Result<Config> {
 fn provider(name: &str, p: RawProvider) -> Result<Provider> {
     let at = |field: &str| format!("providers.{name}.{field}");
     if name.is_empty() {
-        return Err(ConfigError::new("providers", "a provider name cannot be empty"));
+        return Err(ConfigError::new(
+            "providers",
+            "a provider name cannot be empty",
+        ));
     }
     if p.issuer.is_empty() {
         return Err(ConfigError::new(at("issuer"), "cannot be empty"));
@@ -81,7 +93,10 @@ fn provider(name: &str, p: RawProvider) -> Result<Provider> {
             value_prefix: "Bearer ".into(),
         }],
         Some(list) if list.is_empty() => {
-            return Err(ConfigError::new(at("from_headers"), "cannot be empty; leave it out for the default Authorization: Bearer"))
+            return Err(ConfigError::new(
+                at("from_headers"),
+                "cannot be empty; leave it out for the default Authorization: Bearer",
+            ))
         }
         Some(list) => list
             .into_iter()
@@ -124,7 +139,10 @@ fn non_empty_strings(path: &str, list: Option<Vec<String>>) -> Result<Vec<String
 
 fn algorithms(path: &str, names: &[String], jwks: &JwksSource) -> Result<Vec<Algorithm>> {
     if names.is_empty() {
-        return Err(ConfigError::new(path, "cannot be empty; leave it out for the default list"));
+        return Err(ConfigError::new(
+            path,
+            "cannot be empty; leave it out for the default list",
+        ));
     }
     let mut out = Vec::new();
     for (i, name) in names.iter().enumerate() {
@@ -134,7 +152,13 @@ fn algorithms(path: &str, names: &[String], jwks: &JwksSource) -> Result<Vec<Alg
         }
         let alg = Algorithm::from_name(name).ok_or_else(|| {
             let supported: Vec<&str> = Algorithm::ALL.iter().map(|a| a.name()).collect();
-            ConfigError::new(&at, format!("{name:?} is not supported (supported: {})", supported.join(", ")))
+            ConfigError::new(
+                &at,
+                format!(
+                    "{name:?} is not supported (supported: {})",
+                    supported.join(", ")
+                ),
+            )
         })?;
         if alg == Algorithm::HS256 && !local_jwks_has_oct_key(jwks) {
             return Err(ConfigError::new(
@@ -158,7 +182,10 @@ fn local_jwks_has_oct_key(jwks: &JwksSource) -> bool {
     };
     doc.get("keys")
         .and_then(|k| k.as_array())
-        .is_some_and(|keys| keys.iter().any(|k| k.get("kty").and_then(|t| t.as_str()) == Some("oct")))
+        .is_some_and(|keys| {
+            keys.iter()
+                .any(|k| k.get("kty").and_then(|t| t.as_str()) == Some("oct"))
+        })
 }
 
 fn local_jwks(path: &str, text: &str) -> Result<()> {
@@ -167,15 +194,24 @@ fn local_jwks(path: &str, text: &str) -> Result<()> {
 
 fn remote_jwks(path: &str, r: RawRemoteJwks) -> Result<RemoteJwks> {
     let uri_path = format!("{path}.http_uri.uri");
-    let (authority, fetch_path) = split_uri(&r.http_uri.uri).map_err(|e| ConfigError::new(&uri_path, e))?;
+    let (authority, fetch_path) =
+        split_uri(&r.http_uri.uri).map_err(|e| ConfigError::new(&uri_path, e))?;
     if r.http_uri.cluster.is_empty() {
         return Err(ConfigError::new(
             format!("{path}.http_uri.cluster"),
             "cannot be empty: name the Envoy cluster that reaches the JWKS host",
         ));
     }
-    let timeout = duration_field(&format!("{path}.http_uri.timeout"), r.http_uri.timeout.as_deref(), DEFAULT_FETCH_TIMEOUT)?;
-    let cache_duration = duration_field(&format!("{path}.cache_duration"), r.cache_duration.as_deref(), DEFAULT_CACHE_DURATION)?;
+    let timeout = duration_field(
+        &format!("{path}.http_uri.timeout"),
+        r.http_uri.timeout.as_deref(),
+        DEFAULT_FETCH_TIMEOUT,
+    )?;
+    let cache_duration = duration_field(
+        &format!("{path}.cache_duration"),
+        r.cache_duration.as_deref(),
+        DEFAULT_CACHE_DURATION,
+    )?;
     Ok(RemoteJwks {
         uri: r.http_uri.uri,
         authority,
@@ -186,7 +222,11 @@ fn remote_jwks(path: &str, r: RawRemoteJwks) -> Result<RemoteJwks> {
     })
 }
 
-fn duration_field(path: &str, text: Option<&str>, default: std::time::Duration) -> Result<std::time::Duration> {
+fn duration_field(
+    path: &str,
+    text: Option<&str>,
+    default: std::time::Duration,
+) -> Result<std::time::Duration> {
     let Some(text) = text else { return Ok(default) };
     let d = parse_duration(text).map_err(|e| ConfigError::new(path, e))?;
     if d.is_zero() {
@@ -208,7 +248,11 @@ fn split_uri(uri: &str) -> std::result::Result<(String, String), String> {
     if authority.is_empty() || authority.contains(['@', ' ', '#']) {
         return Err(format!("{uri:?} has no usable host"));
     }
-    let path = if path.starts_with('?') { format!("/{path}") } else { path.to_owned() };
+    let path = if path.starts_with('?') {
+        format!("/{path}")
+    } else {
+        path.to_owned()
+    };
     if path.contains(|c: char| c.is_ascii_whitespace() || c.is_ascii_control()) {
         return Err(format!("{uri:?} contains whitespace"));
     }
@@ -222,7 +266,10 @@ fn bypass_rule(path: &str, b: RawBypass) -> Result<BypassRule> {
         _ => return Err(ConfigError::new(path, "give exactly one of path or prefix")),
     };
     if !rule.1.starts_with('/') {
-        return Err(ConfigError::new(format!("{path}.{}", rule.2), format!("{:?} must start with /", rule.1)));
+        return Err(ConfigError::new(
+            format!("{path}.{}", rule.2),
+            format!("{:?} must start with /", rule.1),
+        ));
     }
     Ok(rule.0)
 }
@@ -235,7 +282,10 @@ fn tools(t: RawTools) -> Result<ToolsConfig> {
     let mut roles = Vec::with_capacity(t.roles.0.len());
     for (role, entries) in t.roles.0 {
         if role.is_empty() {
-            return Err(ConfigError::new("tools.roles", "a role name cannot be empty"));
+            return Err(ConfigError::new(
+                "tools.roles",
+                "a role name cannot be empty",
+            ));
         }
         let patterns = patterns(&format!("tools.roles.{role}"), &entries)?;
         roles.push((role, patterns));
@@ -244,7 +294,9 @@ fn tools(t: RawTools) -> Result<ToolsConfig> {
     let max_frame_bytes = match t.max_frame_bytes {
         None => DEFAULT_MAX_FRAME_BYTES,
         Some(n) if (MIN_MAX_FRAME_BYTES..=MAX_MAX_FRAME_BYTES).contains(&n) => usize::try_from(n)
-            .map_err(|_| ConfigError::new("tools.max_frame_bytes", "too large for this platform"))?,
+            .map_err(|_| {
+            ConfigError::new("tools.max_frame_bytes", "too large for this platform")
+        })?,
         Some(n) => {
             return Err(ConfigError::new(
                 "tools.max_frame_bytes",
@@ -263,7 +315,9 @@ fn patterns(path: &str, entries: &[String]) -> Result<Vec<ToolPattern>> {
     entries
         .iter()
         .enumerate()
-        .map(|(i, e)| ToolPattern::parse(e).map_err(|msg| ConfigError::new(format!("{path}[{i}]"), msg)))
+        .map(|(i, e)| {
+            ToolPattern::parse(e).map_err(|msg| ConfigError::new(format!("{path}[{i}]"), msg))
+        })
         .collect()
 }
 
@@ -278,7 +332,10 @@ fn agentcore(a: RawAgentCore, tools_configured: bool) -> Result<AgentCoreConfig>
         }
         let lower = suffix.to_ascii_lowercase();
         if let Some((_, other)) = suffixes.iter().find(|(s, _)| *s == lower) {
-            return Err(ConfigError::new(path, format!("header suffix {suffix:?} is already used by {other}")));
+            return Err(ConfigError::new(
+                path,
+                format!("header suffix {suffix:?} is already used by {other}"),
+            ));
         }
         suffixes.push((lower, path));
         Ok(())
@@ -329,7 +386,10 @@ fn agentcore(a: RawAgentCore, tools_configured: bool) -> Result<AgentCoreConfig>
 /// A request header name as Envoy gives it to filters: lower-case token characters.
 fn header_name(path: &str, name: &str) -> Result<String> {
     if name.is_empty() || !name.bytes().all(is_tchar) {
-        return Err(ConfigError::new(path, format!("{name:?} is not a valid header name")));
+        return Err(ConfigError::new(
+            path,
+            format!("{name:?} is not a valid header name"),
+        ));
     }
     Ok(name.to_ascii_lowercase())
 }

@@ -20,7 +20,11 @@ fn json_body(fields: &[(&str, &str)]) -> String {
 
 fn answer(status: u32, mut headers: Vec<(&'static str, String)>, body: String) -> LocalAnswer {
     headers.insert(0, ("content-type", "application/json".to_owned()));
-    LocalAnswer { status, headers, body }
+    LocalAnswer {
+        status,
+        headers,
+        body,
+    }
 }
 
 /// 401 when no provider's `from_headers` found a token.
@@ -30,7 +34,10 @@ pub fn missing_token() -> LocalAnswer {
         vec![("www-authenticate", "Bearer".to_owned())],
         json_body(&[
             ("error", "missing_token"),
-            ("message", "this API needs a JWT: send it as Authorization: Bearer <token>"),
+            (
+                "message",
+                "this API needs a JWT: send it as Authorization: Bearer <token>",
+            ),
         ]),
     )
 }
@@ -45,13 +52,19 @@ pub fn invalid_token(reason: Reason) -> LocalAnswer {
             // RFC 6750 §3: the description is a quoted-string; the messages hold no quotes.
             format!("Bearer error=\"invalid_token\", error_description=\"{message}\""),
         )],
-        json_body(&[("error", "invalid_token"), ("reason", reason.as_str()), ("message", message)]),
+        json_body(&[
+            ("error", "invalid_token"),
+            ("reason", reason.as_str()),
+            ("message", message),
+        ]),
     )
 }
 
 /// 503 when a provider's keys could not be had in time.
 pub fn jwks_unavailable(provider: &str, retry_after_secs: u64) -> LocalAnswer {
-    let message = format!("the signing keys of provider \"{provider}\" could not be fetched; try again shortly");
+    let message = format!(
+        "the signing keys of provider \"{provider}\" could not be fetched; try again shortly"
+    );
     answer(
         503,
         vec![("retry-after", retry_after_secs.max(1).to_string())],
@@ -59,9 +72,23 @@ pub fn jwks_unavailable(provider: &str, retry_after_secs: u64) -> LocalAnswer {
     )
 }
 
+/// 413 for an MCP JSON-RPC body over `max_frame_bytes`: it cannot be checked.
+pub fn payload_too_large(limit: usize) -> LocalAnswer {
+    let message = format!("a JSON-RPC request body over {limit} bytes cannot be checked");
+    answer(
+        413,
+        Vec::new(),
+        json_body(&[("error", "payload_too_large"), ("message", &message)]),
+    )
+}
+
 /// 400 for a session id AgentCore would refuse.
 pub fn invalid_session_id(message: &str) -> LocalAnswer {
-    answer(400, Vec::new(), json_body(&[("error", "invalid_session_id"), ("message", message)]))
+    answer(
+        400,
+        Vec::new(),
+        json_body(&[("error", "invalid_session_id"), ("message", message)]),
+    )
 }
 
 #[cfg(test)]
@@ -74,7 +101,10 @@ mod tests {
     }
 
     fn header<'a>(a: &'a LocalAnswer, name: &str) -> Option<&'a str> {
-        a.headers.iter().find(|(n, _)| *n == name).map(|(_, v)| v.as_str())
+        a.headers
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| v.as_str())
     }
 
     #[test]
@@ -98,9 +128,13 @@ mod tests {
             assert_eq!(b["error"], "invalid_token");
             assert_eq!(b["reason"], reason.as_str());
             let www = header(&a, "www-authenticate").unwrap();
-            assert!(www.starts_with("Bearer error=\"invalid_token\", error_description=\""), "{www}");
+            assert!(
+                www.starts_with("Bearer error=\"invalid_token\", error_description=\""),
+                "{www}"
+            );
             // The quoted-string must stay closed: no quote or backslash inside.
-            let desc = www.trim_start_matches("Bearer error=\"invalid_token\", error_description=\"");
+            let desc =
+                www.trim_start_matches("Bearer error=\"invalid_token\", error_description=\"");
             assert_eq!(desc.matches(['"', '\\']).count(), 1, "{www}");
         }
     }
@@ -119,6 +153,9 @@ mod tests {
     #[wasm_bindgen_test]
     fn invalid_session_id_is_400() {
         let a = invalid_session_id("too short");
-        assert_eq!((a.status, body(&a)["error"].as_str()), (400, Some("invalid_session_id")));
+        assert_eq!(
+            (a.status, body(&a)["error"].as_str()),
+            (400, Some("invalid_session_id"))
+        );
     }
 }

@@ -19,6 +19,8 @@ pub struct FakeHost {
     pub response: RefCell<Vec<(String, String)>>,
     /// The current response body chunk, as rewritten by the filter.
     pub body: RefCell<Vec<u8>>,
+    /// The request body Envoy has buffered.
+    pub request_body: RefCell<Vec<u8>>,
     pub sent: RefCell<Option<Sent>>,
     pub counters: RefCell<HashMap<Metric, u64>>,
     pub resets: Cell<u32>,
@@ -28,7 +30,10 @@ pub struct FakeHost {
 impl FakeHost {
     pub fn with_request(headers: &[(&str, &str)]) -> FakeHost {
         let host = FakeHost::default();
-        *host.request.borrow_mut() = headers.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        *host.request.borrow_mut() = headers
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         host
     }
 
@@ -54,7 +59,10 @@ impl FakeHost {
 }
 
 fn get(map: &RefCell<Vec<(String, String)>>, name: &str) -> Option<String> {
-    map.borrow().iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
+    map.borrow()
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.clone())
 }
 
 fn set(map: &RefCell<Vec<(String, String)>>, name: &str, value: Option<&str>) {
@@ -89,8 +97,9 @@ impl Host for FakeHost {
     fn set_request_header(&self, name: &str, value: Option<&str>) {
         set(&self.request, name, value);
     }
-    fn request_body(&self, _size: usize) -> Vec<u8> {
-        Vec::new()
+    fn request_body(&self, size: usize) -> Vec<u8> {
+        let body = self.request_body.borrow();
+        body.get(..size).unwrap_or(&body).to_vec()
     }
     fn response_header(&self, name: &str) -> Option<String> {
         get(&self.response, name)
@@ -109,7 +118,10 @@ impl Host for FakeHost {
     fn send_response(&self, status: u32, headers: &[(&str, &str)], body: &[u8]) {
         *self.sent.borrow_mut() = Some(Sent {
             status,
-            headers: headers.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            headers: headers
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
             body: String::from_utf8_lossy(body).into_owned(),
         });
     }

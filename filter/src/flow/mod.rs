@@ -6,8 +6,8 @@ pub mod request;
 pub mod response;
 pub mod vm;
 
-pub use request::{RequestState, RequestStep};
-pub use response::ResponseState;
+pub use request::{BodyStep, RequestState, RequestStep};
+pub use response::{ResponseBodyStep, ResponseState};
 pub use vm::{Fetch, Vm};
 
 #[cfg(test)]

@@ -8,6 +8,7 @@ use crate::host::{Host, LogLevel};
 use crate::jwt::{self, FoundToken, Outcome, Reason, VerifiedToken};
 use crate::metrics::Metric;
 use crate::policy::Allowlist;
+use crate::sse::{self, McpRequestVerdict};
 
 /// What the glue does with the request after a step.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -16,6 +17,20 @@ pub enum RequestStep {
     Continue,
     /// Hold it until the provider's keys arrive (or the wait is over).
     WaitForKeys { provider: usize, deadline_ms: u64 },
+    /// Answered locally; nothing goes upstream.
+    Answered,
+    /// Admitted, but the body must be read whole before anything goes upstream
+    /// (an MCP JSON-RPC request): hold the headers too.
+    HoldBody,
+}
+
+/// What the glue does with a request body chunk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyStep {
+    /// Send it on (and the held headers, if any).
+    Continue,
+    /// Keep it: Envoy buffers it until the request is decided.
+    Hold,
     /// Answered locally; nothing goes upstream.
     Answered,
 }
@@ -39,12 +54,24 @@ pub struct RequestState {
     pub client_session: Option<String>,
     /// When the request arrived: a wait for keys counts from here.
     arrived_ms: u64,
+    /// An MCP JSON-RPC body is read whole and checked before it goes upstream.
+    check_body: bool,
+    /// The request has no body (headers ended the stream).
+    headers_only: bool,
+    /// The body buffered so far, and whether it is complete.
+    body_size: usize,
+    body_done: bool,
+    answered: bool,
+    /// The request was a `tools/list`: its JSON answer is filtered.
+    pub lists_tools: bool,
 }
 
 impl RequestState {
     /// `on_http_request_headers`.
-    pub fn on_headers(&mut self, host: &dyn Host, vm: &mut Vm) -> RequestStep {
+    pub fn on_headers(&mut self, host: &dyn Host, vm: &mut Vm, end_of_stream: bool) -> RequestStep {
         let config = vm.config.clone();
+        self.headers_only = end_of_stream;
+        self.body_done = end_of_stream;
         if config.tools.is_some() {
             // Upstreams must send plain text: a compressed stream cannot be policed.
             host.set_request_header("accept-encoding", None);
@@ -71,8 +98,15 @@ impl RequestState {
     pub fn on_keys_timeout(&mut self, host: &dyn Host, vm: &Vm, provider: usize) -> RequestStep {
         self.found = None;
         host.count(Metric::JwtDenied, 1);
-        let name = vm.config.providers.get(provider).map_or("", |p| p.name.as_str());
-        self.answer(host, answers::jwks_unavailable(name, vm.retry_after_secs(provider)))
+        let name = vm
+            .config
+            .providers
+            .get(provider)
+            .map_or("", |p| p.name.as_str());
+        self.answer(
+            host,
+            answers::jwks_unavailable(name, vm.retry_after_secs(provider)),
+        )
     }
 
     fn authenticate(&mut self, host: &dyn Host, vm: &mut Vm, after_refetch: bool) -> RequestStep {
@@ -110,7 +144,10 @@ impl RequestState {
         self.found = None;
         host.count(Metric::JwtDenied, 1);
         host.count(Metric::JwtDeniedReason(reason), 1);
-        host.log(LogLevel::Debug, &format!("toolguard: token rejected: {}", reason.as_str()));
+        host.log(
+            LogLevel::Debug,
+            &format!("toolguard: token rejected: {}", reason.as_str()),
+        );
         self.answer(host, answers::invalid_token(reason))
     }
 
@@ -118,14 +155,23 @@ impl RequestState {
     fn admit(&mut self, host: &dyn Host, vm: &Vm, token: Option<VerifiedToken>) -> RequestStep {
         let config = &vm.config;
         let allowlist = config.tools.as_ref().map(|tools| {
-            let roles = token.as_ref().map(|t| t.roles.as_slice()).unwrap_or_default();
+            let roles = token
+                .as_ref()
+                .map(|t| t.roles.as_slice())
+                .unwrap_or_default();
             Allowlist::for_roles(tools, roles.iter().map(String::as_str))
         });
         if let Some(ac) = &config.agentcore {
             let caller = token.as_ref().and_then(|t| Caller::from_claims(&t.claims));
             let request = host.request_headers();
             let mut random = |buf: &mut [u8]| host.fill_random(buf);
-            match agentcore::shape_request(ac, &request, caller.as_ref(), allowlist.as_ref(), &mut random) {
+            match agentcore::shape_request(
+                ac,
+                &request,
+                caller.as_ref(),
+                allowlist.as_ref(),
+                &mut random,
+            ) {
                 Ok(plan) => {
                     for name in &plan.remove {
                         host.set_request_header(name, None);
@@ -136,7 +182,14 @@ impl RequestState {
                     if plan.dropped > 0 {
                         host.count(Metric::HeadersDropped, u64::from(plan.dropped));
                         for d in &plan.dropped_headers {
-                            host.log(LogLevel::Debug, &format!("toolguard: header {} dropped: {}", d.name, d.reason.as_str()));
+                            host.log(
+                                LogLevel::Debug,
+                                &format!(
+                                    "toolguard: header {} dropped: {}",
+                                    d.name,
+                                    d.reason.as_str()
+                                ),
+                            );
                         }
                     }
                     self.client_session = Some(plan.session.client);
@@ -145,12 +198,125 @@ impl RequestState {
             }
         }
         self.identity = Some(Identity { token, allowlist });
-        RequestStep::Continue
+        self.after_admit(host, vm)
     }
 
     fn answer(&mut self, host: &dyn Host, a: LocalAnswer) -> RequestStep {
         let headers: Vec<(&str, &str)> = a.headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
         host.send_response(a.status, &headers, a.body.as_bytes());
+        self.answered = true;
         RequestStep::Answered
+    }
+
+    /// `on_http_request_body`. Nothing is let through before the request is
+    /// admitted: `Continue` from a body callback would also release held headers.
+    pub fn on_body(
+        &mut self,
+        host: &dyn Host,
+        vm: &Vm,
+        size: usize,
+        end_of_stream: bool,
+    ) -> BodyStep {
+        if self.answered {
+            return BodyStep::Answered;
+        }
+        self.body_size = size;
+        self.body_done = end_of_stream;
+        if self.identity.is_none() {
+            return BodyStep::Hold;
+        }
+        if !self.check_body {
+            return BodyStep::Continue;
+        }
+        self.check_mcp_body(host, vm)
+    }
+
+    /// `on_http_request_trailers`: held like the body until the request is decided.
+    pub fn on_trailers(&mut self) -> BodyStep {
+        if self.answered {
+            BodyStep::Answered
+        } else if self.identity.is_none() || self.check_body {
+            self.body_done = true;
+            BodyStep::Hold
+        } else {
+            BodyStep::Continue
+        }
+    }
+
+    /// Reads the held MCP body once it is complete and answers 403 for a denied call.
+    fn check_mcp_body(&mut self, host: &dyn Host, vm: &Vm) -> BodyStep {
+        let limit = vm.config.tools.as_ref().map_or(0, |t| t.max_frame_bytes);
+        if self.body_size > limit {
+            return self.body_answer(host, answers::payload_too_large(limit));
+        }
+        if !self.body_done {
+            return BodyStep::Hold;
+        }
+        let Some(allowlist) = self.identity.as_ref().and_then(|i| i.allowlist.clone()) else {
+            return BodyStep::Continue;
+        };
+        let body = host.request_body(self.body_size);
+        self.lists_tools = sse::lists_tools(&body);
+        match sse::check_request(&body, &allowlist) {
+            McpRequestVerdict::Pass => BodyStep::Continue,
+            McpRequestVerdict::Allowed { calls } => {
+                host.count(
+                    Metric::ToolsAllowed,
+                    u64::try_from(calls).unwrap_or(u64::MAX),
+                );
+                BodyStep::Continue
+            }
+            McpRequestVerdict::Denied {
+                body,
+                allowed,
+                denied,
+            } => {
+                host.count(
+                    Metric::ToolsDenied,
+                    u64::try_from(denied).unwrap_or(u64::MAX),
+                );
+                if allowed > 0 {
+                    host.log(LogLevel::Debug, &format!("toolguard: MCP batch refused whole: {denied} denied, {allowed} allowed"));
+                }
+                host.send_response(403, &[("content-type", "application/json")], &body);
+                self.answered = true;
+                BodyStep::Answered
+            }
+        }
+    }
+
+    fn body_answer(&mut self, host: &dyn Host, a: LocalAnswer) -> BodyStep {
+        self.answer(host, a);
+        BodyStep::Answered
+    }
+
+    /// After admission: hold the request for its body if it is an MCP JSON-RPC call.
+    fn after_admit(&mut self, host: &dyn Host, vm: &Vm) -> RequestStep {
+        let Some(tools) = &vm.config.tools else {
+            return RequestStep::Continue;
+        };
+        let method = host.request_header(":method").unwrap_or_default();
+        let content_type = host.request_header("content-type").unwrap_or_default();
+        let json = content_type
+            .split(';')
+            .next()
+            .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json"));
+        if method != "POST" || !json || self.headers_only {
+            return RequestStep::Continue;
+        }
+        let declared = host
+            .request_header("content-length")
+            .and_then(|v| v.trim().parse::<u64>().ok());
+        if declared.is_some_and(|n| usize::try_from(n).map_or(true, |n| n > tools.max_frame_bytes))
+        {
+            return self.answer(host, answers::payload_too_large(tools.max_frame_bytes));
+        }
+        self.check_body = true;
+        // The body may already be complete (it arrived while the request waited for keys).
+        match self.check_mcp_body(host, vm) {
+            BodyStep::Continue => RequestStep::Continue,
+            BodyStep::Hold => RequestStep::HoldBody,
+            BodyStep::Answered => RequestStep::Answered,
+        }
     }
 }

@@ -6,6 +6,7 @@ use crate::agentcore::{self, Caller};
 use crate::config::{AgentCoreConfig, Config};
 use crate::host::{Host, LogLevel};
 use crate::metrics::Metric;
+use crate::policy::Allowlist;
 use crate::sse::{self, CutReason, StreamGuard, Verdict};
 
 /// After a cut, the stream is reset on the next body callback; if the upstream
@@ -22,6 +23,23 @@ enum Mode {
     Unreadable,
     /// The error event went out: nothing more reaches the client.
     Cut,
+    /// The JSON answer to an MCP `tools/list`: held whole (at most `limit` bytes)
+    /// and filtered to the caller's tools.
+    ToolsList {
+        allowlist: Allowlist,
+        limit: usize,
+    },
+}
+
+/// What the glue does after a response body chunk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResponseBodyStep {
+    Continue,
+    /// Keep the chunk: Envoy buffers it (only a `tools/list` answer is held).
+    Hold,
+    /// Continue; the stream was cut now. The root resets it at this time (ms) if no
+    /// further chunk comes to do it.
+    CutAt(u64),
 }
 
 #[derive(Debug, Default)]
@@ -32,7 +50,9 @@ pub struct ResponseState {
 /// The client sees its own session id back, never the one bound to its subject.
 fn unbind_session(host: &dyn Host, ac: &AgentCoreConfig, request: &RequestState) {
     let name = "x-amzn-bedrock-agentcore-runtime-session-id";
-    let Some(value) = host.response_header(name) else { return };
+    let Some(value) = host.response_header(name) else {
+        return;
+    };
     let token = request.identity.as_ref().and_then(|i| i.token.as_ref());
     let caller = token.and_then(|t| Caller::from_claims(&t.claims));
     if let Some(own) = agentcore::unbind_response_session(ac, &value, caller.as_ref()) {
@@ -40,9 +60,9 @@ fn unbind_session(host: &dyn Host, ac: &AgentCoreConfig, request: &RequestState)
     }
 }
 
-fn is_event_stream(content_type: &str) -> bool {
-    let media = content_type.split(';').next().unwrap_or_default().trim();
-    media.eq_ignore_ascii_case("text/event-stream")
+fn media_type_is(content_type: &str, media: &str) -> bool {
+    let actual = content_type.split(';').next().unwrap_or_default().trim();
+    actual.eq_ignore_ascii_case(media)
 }
 
 impl ResponseState {
@@ -56,7 +76,15 @@ impl ResponseState {
             return;
         };
         let content_type = host.response_header("content-type").unwrap_or_default();
-        if !is_event_stream(&content_type) {
+        if request.lists_tools && media_type_is(&content_type, "application/json") {
+            host.set_response_header("content-length", None);
+            self.mode = Mode::ToolsList {
+                allowlist,
+                limit: tools.max_frame_bytes,
+            };
+            return;
+        }
+        if !media_type_is(&content_type, "text/event-stream") {
             return;
         }
         // Frames are rewritten, so the length changes; the stream goes out chunked.
@@ -69,11 +97,36 @@ impl ResponseState {
         self.mode = Mode::Police(Box::new(StreamGuard::new(allowlist, tools.max_frame_bytes)));
     }
 
-    /// `on_http_response_body`. Returns when the root should reset the stream if no
-    /// further chunk arrives to do it, the first time the stream is cut.
-    pub fn on_body(&mut self, host: &dyn Host, size: usize, end_of_stream: bool) -> Option<u64> {
+    /// `on_http_response_body`.
+    pub fn on_body(
+        &mut self,
+        host: &dyn Host,
+        size: usize,
+        end_of_stream: bool,
+    ) -> ResponseBodyStep {
         match &mut self.mode {
-            Mode::Pass => None,
+            Mode::Pass => ResponseBodyStep::Continue,
+            Mode::ToolsList { allowlist, limit } => {
+                if size > *limit {
+                    // Too large to hold and filter: end it rather than leak the list.
+                    host.log(
+                        LogLevel::Warn,
+                        "toolguard: tools/list answer over max_frame_bytes; stream reset",
+                    );
+                    host.count(Metric::StreamsCut, 1);
+                    host.reset_stream();
+                    self.mode = Mode::Cut;
+                    return ResponseBodyStep::Continue;
+                }
+                if !end_of_stream {
+                    return ResponseBodyStep::Hold;
+                }
+                let body = host.response_body(size);
+                if let Some(filtered) = sse::filter_tools_list(&body, allowlist) {
+                    host.replace_response_body(size, &filtered);
+                }
+                ResponseBodyStep::Continue
+            }
             Mode::Cut => {
                 host.replace_response_body(size, b"");
                 if !end_of_stream {
@@ -82,12 +135,15 @@ impl ResponseState {
                     // the upstream request.
                     host.reset_stream();
                 }
-                None
+                ResponseBodyStep::Continue
             }
             Mode::Unreadable => {
                 let event = sse::error_event_stream(sse::CONTENT_ENCODED_MESSAGE);
                 host.replace_response_body(size, &event);
-                host.log(LogLevel::Warn, "toolguard: event stream with a content-encoding cut");
+                host.log(
+                    LogLevel::Warn,
+                    "toolguard: event stream with a content-encoding cut",
+                );
                 self.cut(host, end_of_stream)
             }
             Mode::Police(guard) => {
@@ -103,13 +159,16 @@ impl ResponseState {
                     host.count(Metric::ToolsDenied, u64::from(result.tools_denied));
                 }
                 match result.verdict {
-                    Verdict::Continue | Verdict::Closed => None,
+                    Verdict::Continue | Verdict::Closed => ResponseBodyStep::Continue,
                     Verdict::Cut(reason) => {
                         let level = match reason {
                             CutReason::ToolDenied { .. } => LogLevel::Info,
                             CutReason::FrameTooLarge { .. } => LogLevel::Warn,
                         };
-                        host.log(level, &format!("toolguard: stream cut: {}", reason.describe()));
+                        host.log(
+                            level,
+                            &format!("toolguard: stream cut: {}", reason.describe()),
+                        );
                         self.cut(host, end_of_stream)
                     }
                 }
@@ -117,9 +176,13 @@ impl ResponseState {
         }
     }
 
-    fn cut(&mut self, host: &dyn Host, end_of_stream: bool) -> Option<u64> {
+    fn cut(&mut self, host: &dyn Host, end_of_stream: bool) -> ResponseBodyStep {
         self.mode = Mode::Cut;
         host.count(Metric::StreamsCut, 1);
-        (!end_of_stream).then(|| host.now_ms().saturating_add(RESET_AFTER_CUT_MS))
+        if end_of_stream {
+            ResponseBodyStep::Continue
+        } else {
+            ResponseBodyStep::CutAt(host.now_ms().saturating_add(RESET_AFTER_CUT_MS))
+        }
     }
 }

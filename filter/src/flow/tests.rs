@@ -1,9 +1,10 @@
 //! The flow driven through a fake host: what Envoy would see the filter do.
 
 use super::fake_host::FakeHost;
-use crate::host::Host;
+use super::response::ResponseBodyStep;
 use super::*;
 use crate::config::Config;
+use crate::host::Host;
 use crate::jwt::Reason;
 use crate::metrics::Metric;
 use std::rc::Rc;
@@ -42,11 +43,13 @@ fn bearer(token: &str) -> String {
 fn no_token_is_401_missing_token() {
     let mut vm = vm("");
     let host = FakeHost::with_request(&[(":path", "/invocations")]);
-    let step = RequestState::default().on_headers(&host, &mut vm);
+    let step = RequestState::default().on_headers(&host, &mut vm, true);
     assert_eq!(step, RequestStep::Answered);
     let sent = host.sent.borrow().clone().unwrap();
     assert_eq!(sent.status, 401);
-    assert!(sent.headers.contains(&("www-authenticate".into(), "Bearer".into())));
+    assert!(sent
+        .headers
+        .contains(&("www-authenticate".into(), "Bearer".into())));
     assert_eq!(host.sent_json()["error"], "missing_token");
     assert_eq!(host.counter(Metric::JwtDenied), 1);
 }
@@ -59,9 +62,15 @@ fn a_valid_token_goes_upstream_with_authorization_unchanged() {
     let host = FakeHost::with_request(&[(":path", "/invocations"), ("authorization", &auth)]);
     host.now_ms.set(A2_NOW_MS);
     let mut request = RequestState::default();
-    assert_eq!(request.on_headers(&host, &mut vm), RequestStep::Continue);
+    assert_eq!(
+        request.on_headers(&host, &mut vm, true),
+        RequestStep::Continue
+    );
     assert!(host.sent.borrow().is_none());
-    assert_eq!(host.request_value("authorization").as_deref(), Some(auth.as_str()));
+    assert_eq!(
+        host.request_value("authorization").as_deref(),
+        Some(auth.as_str())
+    );
     assert_eq!(host.counter(Metric::JwtAllowed), 1);
     let token = request.identity.unwrap().token.unwrap();
     assert_eq!(token.issuer, "joe");
@@ -74,9 +83,15 @@ fn an_expired_token_is_401_with_reason_and_counters() {
     let auth = bearer(A2_TOKEN);
     let host = FakeHost::with_request(&[(":path", "/x"), ("authorization", &auth)]);
     host.now_ms.set(1_400_000_000_000);
-    assert_eq!(RequestState::default().on_headers(&host, &mut vm), RequestStep::Answered);
+    assert_eq!(
+        RequestState::default().on_headers(&host, &mut vm, true),
+        RequestStep::Answered
+    );
     let body = host.sent_json();
-    assert_eq!((body["error"].as_str(), body["reason"].as_str()), (Some("invalid_token"), Some("expired")));
+    assert_eq!(
+        (body["error"].as_str(), body["reason"].as_str()),
+        (Some("invalid_token"), Some("expired"))
+    );
     assert_eq!(host.counter(Metric::JwtDenied), 1);
     assert_eq!(host.counter(Metric::JwtDeniedReason(Reason::Expired)), 1);
 }
@@ -86,7 +101,10 @@ fn an_expired_token_is_401_with_reason_and_counters() {
 fn a_mangled_token_is_malformed() {
     let mut vm = vm("");
     let host = FakeHost::with_request(&[(":path", "/x"), ("authorization", "Bearer a.b")]);
-    assert_eq!(RequestState::default().on_headers(&host, &mut vm), RequestStep::Answered);
+    assert_eq!(
+        RequestState::default().on_headers(&host, &mut vm, true),
+        RequestStep::Answered
+    );
     assert_eq!(host.sent_json()["reason"], "malformed");
 }
 
@@ -96,7 +114,10 @@ fn bypassed_paths_skip_authentication_and_get_only_default_tools() {
     let mut vm = vm(r#","tools":{"roles":{"admins":["*"]},"default":["time_now"]}"#);
     let host = FakeHost::with_request(&[(":path", "/ping?x=1"), ("accept-encoding", "gzip")]);
     let mut request = RequestState::default();
-    assert_eq!(request.on_headers(&host, &mut vm), RequestStep::Continue);
+    assert_eq!(
+        request.on_headers(&host, &mut vm, true),
+        RequestStep::Continue
+    );
     let allowlist = request.identity.unwrap().allowlist.unwrap();
     assert!(allowlist.allows("time_now") && !allowlist.allows("anything_else"));
     // Upstreams must not compress what the guard has to read.
@@ -112,19 +133,40 @@ fn a_remote_provider_without_keys_holds_the_request_then_answers_503() {
     let host = FakeHost::with_request(&[(":path", "/x"), ("authorization", &auth)]);
     host.now_ms.set(A2_NOW_MS);
     let mut request = RequestState::default();
-    let step = request.on_headers(&host, &mut vm);
-    assert_eq!(step, RequestStep::WaitForKeys { provider: 0, deadline_ms: A2_NOW_MS + 3000 });
+    let step = request.on_headers(&host, &mut vm, true);
+    assert_eq!(
+        step,
+        RequestStep::WaitForKeys {
+            provider: 0,
+            deadline_ms: A2_NOW_MS + 3000
+        }
+    );
     assert!(host.sent.borrow().is_none());
     // The root is asked to fetch.
     let fetches = vm.due_fetches(A2_NOW_MS);
     assert_eq!(fetches.len(), 1);
-    assert_eq!((fetches[0].cluster.as_str(), fetches[0].authority.as_str(), fetches[0].path.as_str()), ("idp", "idp.example", "/jwks"));
+    assert_eq!(
+        (
+            fetches[0].cluster.as_str(),
+            fetches[0].authority.as_str(),
+            fetches[0].path.as_str()
+        ),
+        ("idp", "idp.example", "/jwks")
+    );
     // The fetch fails; the request still waits until its deadline, then gets 503.
-    assert!(vm.on_fetch_answer(0, fetches[0].id, Some(500), b"", A2_NOW_MS + 10).is_err());
+    assert!(vm
+        .on_fetch_answer(0, fetches[0].id, Some(500), b"", A2_NOW_MS + 10)
+        .is_err());
     host.now_ms.set(A2_NOW_MS + 10);
-    assert!(matches!(request.on_keys(&host, &mut vm), RequestStep::WaitForKeys { .. }));
+    assert!(matches!(
+        request.on_keys(&host, &mut vm),
+        RequestStep::WaitForKeys { .. }
+    ));
     host.now_ms.set(A2_NOW_MS + 3000);
-    assert_eq!(request.on_keys_timeout(&host, &vm, 0), RequestStep::Answered);
+    assert_eq!(
+        request.on_keys_timeout(&host, &vm, 0),
+        RequestStep::Answered
+    );
     let sent = host.sent.borrow().clone().unwrap();
     assert_eq!(sent.status, 503);
     assert!(sent.headers.contains(&("retry-after".into(), "3".into())));
@@ -140,10 +182,14 @@ fn keys_arriving_release_a_waiting_request() {
     let host = FakeHost::with_request(&[(":path", "/x"), ("authorization", &auth)]);
     host.now_ms.set(A2_NOW_MS);
     let mut request = RequestState::default();
-    assert!(matches!(request.on_headers(&host, &mut vm), RequestStep::WaitForKeys { .. }));
+    assert!(matches!(
+        request.on_headers(&host, &mut vm, true),
+        RequestStep::WaitForKeys { .. }
+    ));
     let fetch = vm.due_fetches(A2_NOW_MS).remove(0);
     let body = a2_jwks();
-    vm.on_fetch_answer(0, fetch.id, Some(200), body.as_bytes(), A2_NOW_MS + 5).unwrap();
+    vm.on_fetch_answer(0, fetch.id, Some(200), body.as_bytes(), A2_NOW_MS + 5)
+        .unwrap();
     assert_eq!(request.on_keys(&host, &mut vm), RequestStep::Continue);
     assert_eq!(host.counter(Metric::JwtAllowed), 1);
 }
@@ -152,8 +198,14 @@ fn keys_arriving_release_a_waiting_request() {
 #[wasm_bindgen_test]
 fn a_short_session_id_is_400() {
     let mut vm = vm(r#","agentcore":{}"#);
-    let host = FakeHost::with_request(&[(":path", "/ping"), ("x-amzn-bedrock-agentcore-runtime-session-id", "short")]);
-    assert_eq!(RequestState::default().on_headers(&host, &mut vm), RequestStep::Answered);
+    let host = FakeHost::with_request(&[
+        (":path", "/ping"),
+        ("x-amzn-bedrock-agentcore-runtime-session-id", "short"),
+    ]);
+    assert_eq!(
+        RequestState::default().on_headers(&host, &mut vm, true),
+        RequestStep::Answered
+    );
     let sent = host.sent.borrow().clone().unwrap();
     assert_eq!(sent.status, 400);
     assert_eq!(host.sent_json()["error"], "invalid_session_id");
@@ -171,10 +223,22 @@ fn spoofed_custom_headers_are_removed_and_claims_mapped() {
         ("x-amzn-bedrock-agentcore-runtime-custom-other", "spoof"),
     ]);
     host.now_ms.set(A2_NOW_MS);
-    assert_eq!(RequestState::default().on_headers(&host, &mut vm), RequestStep::Continue);
-    assert_eq!(host.request_value("x-amzn-bedrock-agentcore-runtime-custom-user-iss").as_deref(), Some("joe"));
-    assert_eq!(host.request_value("x-amzn-bedrock-agentcore-runtime-custom-other"), None);
-    let session = host.request_value("x-amzn-bedrock-agentcore-runtime-session-id").unwrap();
+    assert_eq!(
+        RequestState::default().on_headers(&host, &mut vm, true),
+        RequestStep::Continue
+    );
+    assert_eq!(
+        host.request_value("x-amzn-bedrock-agentcore-runtime-custom-user-iss")
+            .as_deref(),
+        Some("joe")
+    );
+    assert_eq!(
+        host.request_value("x-amzn-bedrock-agentcore-runtime-custom-other"),
+        None
+    );
+    let session = host
+        .request_value("x-amzn-bedrock-agentcore-runtime-session-id")
+        .unwrap();
     assert!(session.len() >= 33, "{session}");
 }
 
@@ -182,8 +246,14 @@ fn policed(extra: &str, response_headers: &[(&str, &str)]) -> (FakeHost, Respons
     let mut vm = vm(extra);
     let host = FakeHost::with_request(&[(":path", "/ping")]);
     let mut request = RequestState::default();
-    assert_eq!(request.on_headers(&host, &mut vm), RequestStep::Continue);
-    *host.response.borrow_mut() = response_headers.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    assert_eq!(
+        request.on_headers(&host, &mut vm, true),
+        RequestStep::Continue
+    );
+    *host.response.borrow_mut() = response_headers
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
     let mut response = ResponseState::default();
     response.on_headers(&host, &vm.config, &request);
     (host, response)
@@ -194,10 +264,18 @@ const TOOLS: &str = r#","tools":{"default":["get_weather"]}"#;
 #[test]
 #[wasm_bindgen_test]
 fn an_allowed_stream_passes_byte_identical_without_content_length() {
-    let (host, mut response) = policed(TOOLS, &[("content-type", "text/event-stream; charset=utf-8"), ("content-length", "99")]);
+    let (host, mut response) = policed(
+        TOOLS,
+        &[
+            ("content-type", "text/event-stream; charset=utf-8"),
+            ("content-length", "99"),
+        ],
+    );
     assert_eq!(host.response_header("content-length"), None);
     let frame = b"event: tool_call\ndata: {\"name\":\"get_weather\"}\n\n";
-    let out = host.chunk(frame, |h, n| assert_eq!(response.on_body(h, n, false), None));
+    let out = host.chunk(frame, |h, n| {
+        assert_eq!(response.on_body(h, n, false), ResponseBodyStep::Continue)
+    });
     assert_eq!(out, frame);
     assert_eq!(host.counter(Metric::ToolsAllowed), 1);
 }
@@ -208,15 +286,32 @@ fn a_denied_tool_is_replaced_by_the_error_event_and_the_stream_reset() {
     let (host, mut response) = policed(TOOLS, &[("content-type", "text/event-stream")]);
     host.now_ms.set(1000);
     let chunk = b"data: {\"text\":\"hi\"}\n\nevent: tool_call\ndata: {\"name\":\"rm_rf\"}\n\ndata: after\n\n";
-    let out = host.chunk(chunk, |h, n| assert_eq!(response.on_body(h, n, false), Some(1000 + response::RESET_AFTER_CUT_MS)));
+    let out = host.chunk(chunk, |h, n| {
+        assert_eq!(
+            response.on_body(h, n, false),
+            ResponseBodyStep::CutAt(1000 + response::RESET_AFTER_CUT_MS)
+        )
+    });
     let expected = concat!(
         "data: {\"text\":\"hi\"}\n\n",
         "event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"permission_error\",\"message\":\"tool \\\"rm_rf\\\" is not allowed\",\"tool\":\"rm_rf\"}}\n\n"
     );
     assert_eq!(String::from_utf8(out).unwrap(), expected);
-    assert_eq!((host.counter(Metric::ToolsDenied), host.counter(Metric::StreamsCut)), (1, 1));
-    assert_eq!(host.resets.get(), 0, "a reset in the same callback would lose the error event");
-    let out = host.chunk(b"data: more\n\n", |h, n| assert_eq!(response.on_body(h, n, false), None));
+    assert_eq!(
+        (
+            host.counter(Metric::ToolsDenied),
+            host.counter(Metric::StreamsCut)
+        ),
+        (1, 1)
+    );
+    assert_eq!(
+        host.resets.get(),
+        0,
+        "a reset in the same callback would lose the error event"
+    );
+    let out = host.chunk(b"data: more\n\n", |h, n| {
+        assert_eq!(response.on_body(h, n, false), ResponseBodyStep::Continue)
+    });
     assert!(out.is_empty());
     assert_eq!(host.resets.get(), 1);
 }
@@ -224,20 +319,51 @@ fn a_denied_tool_is_replaced_by_the_error_event_and_the_stream_reset() {
 #[test]
 #[wasm_bindgen_test]
 fn a_compressed_event_stream_ends_with_a_stream_error() {
-    let (host, mut response) = policed(TOOLS, &[("content-type", "text/event-stream"), ("content-encoding", "gzip")]);
-    let out = host.chunk(b"\x1f\x8b\x08\x00", |h, n| assert!(response.on_body(h, n, false).is_some()));
+    let (host, mut response) = policed(
+        TOOLS,
+        &[
+            ("content-type", "text/event-stream"),
+            ("content-encoding", "gzip"),
+        ],
+    );
+    let out = host.chunk(b"\x1f\x8b\x08\x00", |h, n| {
+        assert!(matches!(
+            response.on_body(h, n, false),
+            ResponseBodyStep::CutAt(_)
+        ))
+    });
     let text = String::from_utf8(out).unwrap();
-    assert!(text.starts_with("event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"stream_error\""), "{text}");
+    assert!(
+        text.starts_with(
+            "event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"stream_error\""
+        ),
+        "{text}"
+    );
     assert_eq!(host.counter(Metric::StreamsCut), 1);
 }
 
 #[test]
 #[wasm_bindgen_test]
 fn other_content_types_pass_untouched() {
-    let (host, mut response) = policed(TOOLS, &[("content-type", "application/json"), ("content-length", "10")]);
-    assert_eq!(host.response_header("content-length").as_deref(), Some("10"));
+    let (host, mut response) = policed(
+        TOOLS,
+        &[
+            ("content-type", "application/json"),
+            ("content-length", "10"),
+        ],
+    );
+    assert_eq!(
+        host.response_header("content-length").as_deref(),
+        Some("10")
+    );
     let body = b"event: tool_call\ndata: {\"name\":\"rm_rf\"}\n\n";
-    assert_eq!(host.chunk(body, |h, n| assert_eq!(response.on_body(h, n, true), None)), body);
+    assert_eq!(
+        host.chunk(body, |h, n| assert_eq!(
+            response.on_body(h, n, true),
+            ResponseBodyStep::Continue
+        )),
+        body
+    );
 }
 
 /// An HS256 token for `claims` and the local JWKS holding its (test) secret.
@@ -247,10 +373,17 @@ fn mint_hs256(claims: &serde_json::Value) -> (String, String) {
     use jwt_compact::alg::{Hs256, Hs256Key};
     use jwt_compact::{Algorithm as _, AlgorithmSignature as _};
     let secret = b"toolguard-flow-test-secret-32-bytes!";
-    let input = format!("{}.{}", B64.encode(br#"{"alg":"HS256","typ":"JWT"}"#), B64.encode(claims.to_string()));
+    let input = format!(
+        "{}.{}",
+        B64.encode(br#"{"alg":"HS256","typ":"JWT"}"#),
+        B64.encode(claims.to_string())
+    );
     let signature = Hs256.sign(&Hs256Key::new(secret), input.as_bytes());
     let jwks = serde_json::json!({"keys": [{"kty": "oct", "k": B64.encode(secret)}]});
-    (format!("{input}.{}", B64.encode(signature.as_bytes())), jwks.to_string())
+    (
+        format!("{input}.{}", B64.encode(signature.as_bytes())),
+        jwks.to_string(),
+    )
 }
 
 #[test]
@@ -272,11 +405,158 @@ fn the_client_gets_its_own_session_id_back_not_the_bound_one() {
     ]);
     host.now_ms.set(A2_NOW_MS);
     let mut request = RequestState::default();
-    assert_eq!(request.on_headers(&host, &mut vm), RequestStep::Continue);
-    let upstream = host.request_value("x-amzn-bedrock-agentcore-runtime-session-id").unwrap();
+    assert_eq!(
+        request.on_headers(&host, &mut vm, true),
+        RequestStep::Continue
+    );
+    let upstream = host
+        .request_value("x-amzn-bedrock-agentcore-runtime-session-id")
+        .unwrap();
     assert_eq!(upstream.len(), 16 + 1 + sid.len());
     assert!(upstream.ends_with(&format!("-{sid}")), "{upstream}");
-    *host.response.borrow_mut() = vec![("x-amzn-bedrock-agentcore-runtime-session-id".into(), upstream)];
+    *host.response.borrow_mut() = vec![(
+        "x-amzn-bedrock-agentcore-runtime-session-id".into(),
+        upstream,
+    )];
     ResponseState::default().on_headers(&host, &vm.config, &request);
-    assert_eq!(host.response_header("x-amzn-bedrock-agentcore-runtime-session-id").as_deref(), Some(sid));
+    assert_eq!(
+        host.response_header("x-amzn-bedrock-agentcore-runtime-session-id")
+            .as_deref(),
+        Some(sid)
+    );
+}
+
+fn mcp_request(body: &str, content_length: bool) -> (FakeHost, Vm, RequestState, RequestStep) {
+    let mut vm = vm(r#","tools":{"default":["get_weather"],"max_frame_bytes":1024}"#);
+    let len = body.len().to_string();
+    let mut headers = vec![
+        (":path", "/ping"),
+        (":method", "POST"),
+        ("content-type", "application/json"),
+    ];
+    if content_length {
+        headers.push(("content-length", &len));
+    }
+    let host = FakeHost::with_request(&headers);
+    *host.request_body.borrow_mut() = body.as_bytes().to_vec();
+    let mut request = RequestState::default();
+    let step = request.on_headers(&host, &mut vm, false);
+    (host, vm, request, step)
+}
+
+#[test]
+#[wasm_bindgen_test]
+fn a_denied_mcp_tools_call_is_403_and_nothing_goes_upstream() {
+    let body = r#"{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"rm_rf","arguments":{}}}"#;
+    let (host, vm, mut request, step) = mcp_request(body, false);
+    assert_eq!(
+        step,
+        RequestStep::HoldBody,
+        "headers are held until the body is read"
+    );
+    assert_eq!(request.on_body(&host, &vm, 10, false), BodyStep::Hold);
+    assert_eq!(
+        request.on_body(&host, &vm, body.len(), true),
+        BodyStep::Answered
+    );
+    let sent = host.sent.borrow().clone().unwrap();
+    assert_eq!(sent.status, 403);
+    assert!(sent
+        .headers
+        .contains(&("content-type".into(), "application/json".into())));
+    assert_eq!(
+        sent.body,
+        r#"{"jsonrpc":"2.0","id":7,"error":{"code":-32003,"message":"tool \"rm_rf\" is not allowed"}}"#
+    );
+    assert_eq!(host.counter(Metric::ToolsDenied), 1);
+}
+
+#[test]
+#[wasm_bindgen_test]
+fn an_allowed_mcp_tools_call_goes_upstream() {
+    let body =
+        r#"{"jsonrpc":"2.0","id":"a","method":"tools/call","params":{"name":"get_weather"}}"#;
+    let (host, vm, mut request, _) = mcp_request(body, true);
+    assert_eq!(
+        request.on_body(&host, &vm, body.len(), true),
+        BodyStep::Continue
+    );
+    assert!(host.sent.borrow().is_none());
+    assert_eq!(host.counter(Metric::ToolsAllowed), 1);
+}
+
+#[test]
+#[wasm_bindgen_test]
+fn an_mcp_body_over_max_frame_bytes_is_413() {
+    let body = format!(
+        r#"{{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{{"name":"{}"}}}}"#,
+        "x".repeat(2000)
+    );
+    let (host, _, _, step) = mcp_request(&body, true);
+    assert_eq!(step, RequestStep::Answered);
+    assert_eq!(host.sent.borrow().as_ref().unwrap().status, 413);
+    let (host, vm, mut request, _) = mcp_request(&body, false);
+    assert_eq!(
+        request.on_body(&host, &vm, body.len(), true),
+        BodyStep::Answered
+    );
+    assert_eq!(host.sent.borrow().as_ref().unwrap().status, 413);
+}
+
+#[test]
+#[wasm_bindgen_test]
+fn a_body_arriving_while_the_request_waits_for_keys_is_held() {
+    let json = r#"{"providers":{"idp":{"issuer":"joe","remote_jwks":{"http_uri":{"uri":"https://idp.example/jwks","cluster":"idp"}}}}}"#;
+    let mut vm = Vm::new(Rc::new(Config::from_json(json.as_bytes()).unwrap())).unwrap();
+    let auth = bearer(A2_TOKEN);
+    let host = FakeHost::with_request(&[
+        (":path", "/x"),
+        (":method", "POST"),
+        ("authorization", &auth),
+    ]);
+    host.now_ms.set(A2_NOW_MS);
+    let mut request = RequestState::default();
+    assert!(matches!(
+        request.on_headers(&host, &mut vm, false),
+        RequestStep::WaitForKeys { .. }
+    ));
+    // Continue here would make Envoy send the held headers upstream unauthenticated.
+    assert_eq!(request.on_body(&host, &vm, 5, false), BodyStep::Hold);
+    assert_eq!(request.on_trailers(), BodyStep::Hold);
+}
+
+#[test]
+#[wasm_bindgen_test]
+fn a_tools_list_json_answer_is_filtered_to_the_callers_tools() {
+    let body = r#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#;
+    let (host, vm, mut request, _) = mcp_request(body, true);
+    assert_eq!(
+        request.on_body(&host, &vm, body.len(), true),
+        BodyStep::Continue
+    );
+    assert!(request.lists_tools);
+    *host.response.borrow_mut() = vec![
+        ("content-type".into(), "application/json".into()),
+        ("content-length".into(), "999".into()),
+    ];
+    let mut response = ResponseState::default();
+    response.on_headers(&host, &vm.config, &request);
+    assert_eq!(host.response_header("content-length"), None);
+    let answer =
+        br#"{"jsonrpc":"2.0","id":1,"result":{"tools":[{"name":"get_weather"},{"name":"rm_rf"}]}}"#;
+    assert_eq!(
+        host.chunk(&answer[..10], |h, _| assert_eq!(
+            response.on_body(h, 10, false),
+            ResponseBodyStep::Hold
+        )),
+        &answer[..10]
+    );
+    let out = host.chunk(answer, |h, n| {
+        assert_eq!(response.on_body(h, n, true), ResponseBodyStep::Continue)
+    });
+    let json: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!(
+        json["result"]["tools"],
+        serde_json::json!([{"name": "get_weather"}])
+    );
 }

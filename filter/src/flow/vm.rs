@@ -7,7 +7,10 @@
 //! request that goes away cannot take a fetch's answer with it.
 
 use crate::config::{Config, JwksSource, RemoteJwks};
-use crate::jwt::{self, FetchId, FoundToken, JwkSet, JwksCache, JwksError, KeyState, KidRefetch, Outcome, TokenCache};
+use crate::jwt::{
+    self, FetchId, FoundToken, JwkSet, JwksCache, JwksError, KeyState, KidRefetch, Outcome,
+    TokenCache,
+};
 use std::rc::Rc;
 
 enum Keys {
@@ -46,7 +49,9 @@ impl Vm {
             .providers
             .iter()
             .map(|p| match &p.jwks {
-                JwksSource::Local { inline_string } => JwkSet::parse_local(inline_string.as_bytes()).map(Keys::Local),
+                JwksSource::Local { inline_string } => {
+                    JwkSet::parse_local(inline_string.as_bytes()).map(Keys::Local)
+                }
                 JwksSource::Remote(remote) => Ok(Keys::Remote(Box::new(RemoteKeys {
                     cache: JwksCache::for_remote(remote),
                     remote: remote.clone(),
@@ -62,14 +67,25 @@ impl Vm {
     }
 
     /// Authenticates a found token; `waiting_since_ms` is when its request arrived.
-    pub fn authenticate(&mut self, found: &FoundToken, now_ms: u64, waiting_since_ms: u64) -> Outcome {
+    pub fn authenticate(
+        &mut self,
+        found: &FoundToken,
+        now_ms: u64,
+        waiting_since_ms: u64,
+    ) -> Outcome {
         let keys = &self.keys;
         let keysets = |i: usize| match keys.get(i) {
             Some(Keys::Local(set)) => KeyState::Ready(set),
             Some(Keys::Remote(r)) => r.cache.key_state(now_ms, waiting_since_ms),
             None => KeyState::Unavailable,
         };
-        jwt::authenticate_with_cache(&mut self.tokens, &self.config.providers, keysets, found, now_ms / 1000)
+        jwt::authenticate_with_cache(
+            &mut self.tokens,
+            &self.config.providers,
+            keysets,
+            found,
+            now_ms / 1000,
+        )
     }
 
     /// An unknown `kid` may trigger one refetch per provider per 30 s: true if the
@@ -91,7 +107,9 @@ impl Vm {
     /// How long a request may wait for a provider's keys.
     pub fn wait_ms(&self, provider: usize) -> u64 {
         match self.keys.get(provider) {
-            Some(Keys::Remote(r)) => u64::try_from(r.remote.timeout.as_millis()).unwrap_or(u64::MAX),
+            Some(Keys::Remote(r)) => {
+                u64::try_from(r.remote.timeout.as_millis()).unwrap_or(u64::MAX)
+            }
             _ => 0,
         }
     }
@@ -132,12 +150,23 @@ impl Vm {
 
     /// A fetch answered. `Ok(true)` when usable keys arrived (new or the same);
     /// `Err` says why the answer was not usable (the last good keys stay).
-    pub fn on_fetch_answer(&mut self, provider: usize, id: FetchId, status: Option<u32>, body: &[u8], now_ms: u64) -> Result<(), String> {
+    pub fn on_fetch_answer(
+        &mut self,
+        provider: usize,
+        id: FetchId,
+        status: Option<u32>,
+        body: &[u8],
+        now_ms: u64,
+    ) -> Result<(), String> {
         let Some(Keys::Remote(r)) = self.keys.get_mut(provider) else {
             return Err("not a remote provider".into());
         };
         match status {
-            Some(200) => r.cache.on_fetch_ok(id, body, now_ms).map(|_| ()).map_err(|e| e.to_string()),
+            Some(200) => r
+                .cache
+                .on_fetch_ok(id, body, now_ms)
+                .map(|_| ())
+                .map_err(|e| e.to_string()),
             other => {
                 r.cache.on_fetch_failed(id, now_ms);
                 Err(match other {

@@ -1,6 +1,6 @@
 //! The HTTP context: one per request stream, handing each callback to `flow`.
 
-use crate::flow::{RequestState, RequestStep, ResponseState};
+use crate::flow::{BodyStep, RequestState, RequestStep, ResponseBodyStep, ResponseState};
 use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::Action;
 use std::cell::RefCell;
@@ -41,22 +41,31 @@ impl Context for Http {
     fn on_done(&mut self) -> bool {
         // Forget the stream if it was still waiting for keys or to be reset.
         let id = self.context_id;
-        self.shared.waiting.borrow_mut().retain(|w| w.context_id != id);
+        self.shared
+            .waiting
+            .borrow_mut()
+            .retain(|w| w.context_id != id);
         self.shared.cut.borrow_mut().retain(|(c, _)| *c != id);
         true
     }
 }
 
 impl HttpContext for Http {
-    fn on_http_request_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
+    fn on_http_request_headers(&mut self, _num_headers: usize, end_of_stream: bool) -> Action {
         let step = {
             let mut vm = self.shared.vm.borrow_mut();
-            self.stream.borrow_mut().request.on_headers(&self.host, &mut vm)
+            self.stream
+                .borrow_mut()
+                .request
+                .on_headers(&self.host, &mut vm, end_of_stream)
         };
         match step {
             RequestStep::Continue => Action::Continue,
-            RequestStep::Answered => Action::Pause,
-            RequestStep::WaitForKeys { provider, deadline_ms } => {
+            RequestStep::Answered | RequestStep::HoldBody => Action::Pause,
+            RequestStep::WaitForKeys {
+                provider,
+                deadline_ms,
+            } => {
                 self.shared.waiting.borrow_mut().push(Waiter {
                     context_id: self.context_id,
                     stream: self.stream.clone(),
@@ -68,6 +77,20 @@ impl HttpContext for Http {
         }
     }
 
+    fn on_http_request_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
+        let vm = self.shared.vm.borrow();
+        let step =
+            self.stream
+                .borrow_mut()
+                .request
+                .on_body(&self.host, &vm, body_size, end_of_stream);
+        body_action(step)
+    }
+
+    fn on_http_request_trailers(&mut self, _num_trailers: usize) -> Action {
+        body_action(self.stream.borrow_mut().request.on_trailers())
+    }
+
     fn on_http_response_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
         let vm = self.shared.vm.borrow();
         let mut stream = self.stream.borrow_mut();
@@ -77,15 +100,32 @@ impl HttpContext for Http {
     }
 
     fn on_http_response_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
-        let cut_now = self
+        let step = self
             .stream
             .borrow_mut()
             .response
             .on_body(&self.host, body_size, end_of_stream);
-        if let Some(reset_at_ms) = cut_now {
-            self.shared.cut.borrow_mut().push((self.context_id, reset_at_ms));
+        match step {
+            // Streams are never held: Pause makes Envoy buffer, the very thing to avoid.
+            ResponseBodyStep::Continue => Action::Continue,
+            ResponseBodyStep::CutAt(reset_at_ms) => {
+                self.shared
+                    .cut
+                    .borrow_mut()
+                    .push((self.context_id, reset_at_ms));
+                Action::Continue
+            }
+            // Only a bounded MCP tools/list JSON answer is held whole.
+            ResponseBodyStep::Hold => Action::Pause,
         }
-        // Never Pause: that makes Envoy buffer the body, the very thing to avoid.
-        Action::Continue
+    }
+}
+
+/// `Continue` from a body or trailers callback also releases held headers, so
+/// anything not yet decided is held.
+fn body_action(step: BodyStep) -> Action {
+    match step {
+        BodyStep::Continue => Action::Continue,
+        BodyStep::Hold | BodyStep::Answered => Action::Pause,
     }
 }

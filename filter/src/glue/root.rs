@@ -100,7 +100,10 @@ impl Root {
                         ),
                     );
                     shared.metrics.increment(Metric::JwksFetchFailed, 1);
-                    shared.vm.borrow_mut().on_fetch_not_sent(fetch.provider, fetch.id, now_ms);
+                    shared
+                        .vm
+                        .borrow_mut()
+                        .on_fetch_not_sent(fetch.provider, fetch.id, now_ms);
                 }
             }
         }
@@ -128,14 +131,20 @@ impl Root {
             let step = if ready {
                 stream.request.on_keys(&host, &mut shared.vm.borrow_mut())
             } else {
-                stream.request.on_keys_timeout(&host, &shared.vm.borrow(), w.provider)
+                stream
+                    .request
+                    .on_keys_timeout(&host, &shared.vm.borrow(), w.provider)
             };
             match step {
                 RequestStep::Continue => {
                     let _ = hostcalls::resume_http_request();
                 }
-                RequestStep::Answered => {}
-                RequestStep::WaitForKeys { provider, deadline_ms } => {
+                // Its body is still coming: the body callbacks decide and release it.
+                RequestStep::Answered | RequestStep::HoldBody => {}
+                RequestStep::WaitForKeys {
+                    provider,
+                    deadline_ms,
+                } => {
                     drop(stream);
                     still.push(Waiter {
                         provider,
@@ -175,9 +184,19 @@ fn provider_name(shared: &Shared, provider: usize) -> String {
 }
 
 impl Context for Root {
-    fn on_http_call_response(&mut self, token: u32, _headers: usize, body_size: usize, _trailers: usize) {
-        let Some(fetch) = self.fetches.remove(&token) else { return };
-        let Some(shared) = self.shared.clone() else { return };
+    fn on_http_call_response(
+        &mut self,
+        token: u32,
+        _headers: usize,
+        body_size: usize,
+        _trailers: usize,
+    ) {
+        let Some(fetch) = self.fetches.remove(&token) else {
+            return;
+        };
+        let Some(shared) = self.shared.clone() else {
+            return;
+        };
         let now_ms = host_calls::now_ms();
         let status = self
             .get_http_call_response_header(":status")
@@ -187,15 +206,19 @@ impl Context for Root {
         let body = self
             .get_http_call_response_body(0, body_size.min(crate::jwt::jwks::MAX_JWKS_BYTES + 1))
             .unwrap_or_default();
-        let result = shared
-            .vm
-            .borrow_mut()
-            .on_fetch_answer(fetch.provider, fetch.id, status, &body, now_ms);
+        let result =
+            shared
+                .vm
+                .borrow_mut()
+                .on_fetch_answer(fetch.provider, fetch.id, status, &body, now_ms);
         let name = provider_name(&shared, fetch.provider);
         match result {
             Ok(()) => {
                 shared.metrics.increment(Metric::JwksFetchOk, 1);
-                host_calls::log(LogLevel::Debug, &format!("toolguard: JWKS of provider {name:?} fetched"));
+                host_calls::log(
+                    LogLevel::Debug,
+                    &format!("toolguard: JWKS of provider {name:?} fetched"),
+                );
             }
             Err(e) => {
                 shared.metrics.increment(Metric::JwksFetchFailed, 1);
@@ -227,14 +250,19 @@ impl RootContext for Root {
             }
             Err(e) => {
                 // One line naming the field path; returning false makes Envoy refuse the config.
-                host_calls::log(LogLevel::Critical, &format!("toolguard: invalid configuration: {e}"));
+                host_calls::log(
+                    LogLevel::Critical,
+                    &format!("toolguard: invalid configuration: {e}"),
+                );
                 false
             }
         }
     }
 
     fn on_tick(&mut self) {
-        let Some(shared) = self.shared.clone() else { return };
+        let Some(shared) = self.shared.clone() else {
+            return;
+        };
         let now_ms = host_calls::now_ms();
         self.dispatch_due_fetches(&shared, now_ms);
         self.wake_waiters(&shared, now_ms, None);
