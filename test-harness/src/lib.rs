@@ -21,8 +21,10 @@
 
 pub mod bootstrap;
 pub mod client;
+pub mod demo;
 pub mod envoy;
 mod error;
+pub mod file_envoy;
 pub mod mock_agent;
 pub mod mock_jwks;
 pub mod paths;

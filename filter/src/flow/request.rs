@@ -19,9 +19,6 @@ pub enum RequestStep {
     WaitForKeys { provider: usize, deadline_ms: u64 },
     /// Answered locally; nothing goes upstream.
     Answered,
-    /// Admitted, but the body must be read whole before anything goes upstream
-    /// (an MCP JSON-RPC request): hold the headers too.
-    HoldBody,
 }
 
 /// What the glue does with a request body chunk.
@@ -290,7 +287,7 @@ impl RequestState {
         BodyStep::Answered
     }
 
-    /// After admission: hold the request for its body if it is an MCP JSON-RPC call.
+    /// After admission: an MCP JSON-RPC call has its body held and checked.
     fn after_admit(&mut self, host: &dyn Host, vm: &Vm) -> RequestStep {
         let Some(tools) = &vm.config.tools else {
             return RequestStep::Continue;
@@ -311,12 +308,11 @@ impl RequestState {
         {
             return self.answer(host, answers::payload_too_large(tools.max_frame_bytes));
         }
+        // The headers go on: Envoy turns a paused headers callback into "stop all",
+        // which would also keep the body from this filter. The body is held until it
+        // is complete and checked; a denied call is answered here and the upstream
+        // request, which never got a byte of the body, is reset.
         self.check_body = true;
-        // The body may already be complete (it arrived while the request waited for keys).
-        match self.check_mcp_body(host, vm) {
-            BodyStep::Continue => RequestStep::Continue,
-            BodyStep::Hold => RequestStep::HoldBody,
-            BodyStep::Answered => RequestStep::Answered,
-        }
+        RequestStep::Continue
     }
 }

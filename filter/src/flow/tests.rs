@@ -446,14 +446,12 @@ fn mcp_request(body: &str, content_length: bool) -> (FakeHost, Vm, RequestState,
 
 #[test]
 #[wasm_bindgen_test]
-fn a_denied_mcp_tools_call_is_403_and_nothing_goes_upstream() {
+fn a_denied_mcp_tools_call_is_403_and_its_body_never_goes_upstream() {
     let body = r#"{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"rm_rf","arguments":{}}}"#;
     let (host, vm, mut request, step) = mcp_request(body, false);
-    assert_eq!(
-        step,
-        RequestStep::HoldBody,
-        "headers are held until the body is read"
-    );
+    // Headers go on (a paused headers callback would stop the body from reaching
+    // the filter at all); the body is held until it is whole and checked.
+    assert_eq!(step, RequestStep::Continue);
     assert_eq!(request.on_body(&host, &vm, 10, false), BodyStep::Hold);
     assert_eq!(
         request.on_body(&host, &vm, body.len(), true),

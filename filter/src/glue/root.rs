@@ -139,8 +139,7 @@ impl Root {
                 RequestStep::Continue => {
                     let _ = hostcalls::resume_http_request();
                 }
-                // Its body is still coming: the body callbacks decide and release it.
-                RequestStep::Answered | RequestStep::HoldBody => {}
+                RequestStep::Answered => {}
                 RequestStep::WaitForKeys {
                     provider,
                     deadline_ms,

@@ -40,6 +40,11 @@ pub enum Dialect {
 pub struct ToolCall {
     pub dialect: Dialect,
     pub name: ToolName,
+    /// The call's id where the dialect has one (`content_block.id`, `tool_calls[].id`,
+    /// `item.id`, `toolUseId`, `functionCall.id`, `toolCallId`, generic `data.id`).
+    /// Only for counting: a call restated in a later frame (Responses `.done`,
+    /// Vercel `tool-input-available`) is checked again but counted once.
+    pub id: Option<String>,
 }
 
 const GENERIC_EVENTS: [&str; 2] = ["tool_call", "tool_start"];
@@ -95,10 +100,12 @@ fn check_document(text: &str, suspicious_if_unparsed: bool, calls: &mut Vec<Tool
         }
         Err(_) => {
             if suspicious_if_unparsed && markers::looks_like_tool_call(text.as_bytes()) {
-                calls.push(ToolCall {
-                    dialect: Dialect::Unparsed,
-                    name: ToolName::Unreadable(String::new()),
-                });
+                push(
+                    calls,
+                    Dialect::Unparsed,
+                    None,
+                    vec![ToolName::Unreadable(String::new())],
+                );
             }
             Parsed::No
         }
@@ -114,11 +121,20 @@ fn dedup(calls: &mut Vec<ToolCall>) {
 
 /// `event: tool_call` / `tool_start`: `data.name`; anything else is unreadable.
 fn generic(data: &str, calls: &mut Vec<ToolCall>) {
-    let names = match Json::parse(data.as_bytes()) {
-        Ok(obj @ Json::Object(_)) => ToolName::all_of(&obj, "name"),
-        _ => vec![ToolName::Unreadable(String::new())],
-    };
-    push(calls, Dialect::Generic, names);
+    match Json::parse(data.as_bytes()) {
+        Ok(obj @ Json::Object(_)) => push(
+            calls,
+            Dialect::Generic,
+            id_of(&obj, "id"),
+            ToolName::all_of(&obj, "name"),
+        ),
+        _ => push(
+            calls,
+            Dialect::Generic,
+            None,
+            vec![ToolName::Unreadable(String::new())],
+        ),
+    }
 }
 
 fn json_dialects(json: &Json, calls: &mut Vec<ToolCall>) {
@@ -130,8 +146,21 @@ fn json_dialects(json: &Json, calls: &mut Vec<ToolCall>) {
     vercel(json, calls);
 }
 
-fn push(calls: &mut Vec<ToolCall>, dialect: Dialect, names: Vec<ToolName>) {
-    calls.extend(names.into_iter().map(|name| ToolCall { dialect, name }));
+fn push(calls: &mut Vec<ToolCall>, dialect: Dialect, id: Option<String>, names: Vec<ToolName>) {
+    calls.extend(names.into_iter().map(|name| ToolCall {
+        dialect,
+        name,
+        id: id.clone(),
+    }));
+}
+
+/// The first string or number value of `key`, as text.
+fn id_of(object: &Json, key: &str) -> Option<String> {
+    object.get_all(key).find_map(|v| match v {
+        Json::String(s) => Some(s.clone()),
+        Json::Number(n) => Some(n.to_string()),
+        _ => None,
+    })
 }
 
 /// True if any value of `key` is a string in `set`.
@@ -165,6 +194,7 @@ fn anthropic(json: &Json, calls: &mut Vec<ToolCall>) {
             push(
                 calls,
                 Dialect::AnthropicMessages,
+                id_of(block, "id"),
                 ToolName::all_of(block, "name"),
             );
         }
@@ -173,22 +203,23 @@ fn anthropic(json: &Json, calls: &mut Vec<ToolCall>) {
 
 /// `choices[].delta.tool_calls[].function.name`, legacy `delta.function_call.name`.
 /// Only the first fragment of a call carries a name, so a function without one
-/// is a continuation, not a call; `"name": null` (sent by some compatible
-/// servers on later fragments) is treated the same way. Any other non-string
-/// name is unreadable.
+/// is a continuation, not a call; `"name": null` or `""` (sent by some
+/// compatible servers on later fragments) is treated the same way: it names
+/// nothing a client could run, and any fragment that does add to the name is
+/// checked. Any other non-string name is unreadable.
 fn openai_chat(json: &Json, calls: &mut Vec<ToolCall>) {
     for choice in items(json, "choices") {
         for delta in objects(choice, "delta") {
             let functions = items(delta, "tool_calls")
-                .flat_map(|call| objects(call, "function"))
-                .chain(objects(delta, "function_call"));
-            for function in functions {
+                .flat_map(|call| objects(call, "function").map(move |f| (id_of(call, "id"), f)))
+                .chain(objects(delta, "function_call").map(|f| (None, f)));
+            for (id, function) in functions {
                 let names = function
                     .get_all("name")
-                    .filter(|n| !matches!(n, Json::Null))
+                    .filter(|n| !matches!(n, Json::Null) && n.as_str() != Some(""))
                     .map(ToolName::from_json)
                     .collect();
-                push(calls, Dialect::OpenAiChat, names);
+                push(calls, Dialect::OpenAiChat, id, names);
             }
         }
     }
@@ -216,7 +247,7 @@ fn openai_responses(json: &Json, calls: &mut Vec<ToolCall>) {
                 .map(|t| ToolName::Named(t.to_owned()))
                 .collect();
         }
-        push(calls, Dialect::OpenAiResponses, names);
+        push(calls, Dialect::OpenAiResponses, id_of(item, "id"), names);
     }
 }
 
@@ -227,7 +258,12 @@ fn bedrock(json: &Json, calls: &mut Vec<ToolCall>) {
         for block in objects(root, "contentBlockStart") {
             for start in objects(block, "start") {
                 for tool_use in objects(start, "toolUse") {
-                    push(calls, Dialect::Bedrock, ToolName::all_of(tool_use, "name"));
+                    push(
+                        calls,
+                        Dialect::Bedrock,
+                        id_of(tool_use, "toolUseId"),
+                        ToolName::all_of(tool_use, "name"),
+                    );
                 }
             }
         }
@@ -240,7 +276,12 @@ fn gemini(json: &Json, calls: &mut Vec<ToolCall>) {
         for content in objects(candidate, "content") {
             for part in items(content, "parts") {
                 for call in objects(part, "functionCall") {
-                    push(calls, Dialect::Gemini, ToolName::all_of(call, "name"));
+                    push(
+                        calls,
+                        Dialect::Gemini,
+                        id_of(call, "id"),
+                        ToolName::all_of(call, "name"),
+                    );
                 }
             }
         }
@@ -250,7 +291,12 @@ fn gemini(json: &Json, calls: &mut Vec<ToolCall>) {
 /// `type` `tool-input-start`, `tool-input-available` or `tool-call`: `toolName`.
 fn vercel(json: &Json, calls: &mut Vec<ToolCall>) {
     if any_str_in(json, "type", &VERCEL_TYPES) {
-        push(calls, Dialect::VercelAi, ToolName::all_of(json, "toolName"));
+        push(
+            calls,
+            Dialect::VercelAi,
+            id_of(json, "toolCallId"),
+            ToolName::all_of(json, "toolName"),
+        );
     }
 }
 
@@ -351,6 +397,9 @@ mod tests {
         assert!(names(&[], later).is_empty());
         let null = r#"{"choices":[{"delta":{"tool_calls":[{"function":{"name":null,"arguments":"1"}}]}}]}"#;
         assert!(names(&[], null).is_empty());
+        let empty =
+            r#"{"choices":[{"delta":{"tool_calls":[{"function":{"name":"","arguments":"1"}}]}}]}"#;
+        assert!(names(&[], empty).is_empty());
         let odd = r#"{"choices":[{"delta":{"tool_calls":[{"function":{"name":["a"]}}]}}]}"#;
         assert_eq!(names(&[], odd), [unreadable(C, r#"["a"]"#)]);
         assert!(names(&[], r#"{"choices":[],"usage":{"x":"tool_calls"}}"#).is_empty());

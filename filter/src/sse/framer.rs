@@ -431,6 +431,12 @@ mod tests {
         assert_eq!(f[0].2, "a");
         // A second BOM is part of the field name, so that line is ignored.
         assert_eq!(f[1].2, "");
+        // Data-line offsets count the BOM bytes.
+        let mut framer = Framer::new(100);
+        framer.push(b"\xEF\xBB\xBFdata: a\n\n");
+        let frame = framer.next_frame(false).unwrap().unwrap();
+        assert_eq!(&frame.raw[frame.data_lines[0].value.clone()], b"a");
+        assert_eq!(&frame.raw[frame.data_lines[0].line.clone()], b"data: a\n");
     }
 
     #[test]

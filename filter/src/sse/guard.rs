@@ -3,15 +3,16 @@
 //! Each body chunk is replaced by the complete frames it finishes, byte for byte,
 //! so the client sees exactly the upstream bytes, only later by at most one frame.
 //! A frame that starts a denied tool call is replaced by the error event, and the
-//! stream ends there: nothing of it or after it is sent.
+//! stream ends there: nothing of it or after it is sent. The one rewrite: an MCP
+//! `tools/list` answer in a `message` frame loses the tools the caller may not
+//! use (SPEC "MCP"; `mcp::filter_tools_list_frame`).
 
-use super::dialects::detect;
+use super::dialects::{detect, ToolCall};
 use super::error_event::{error_event_stream, frame_too_large_message, tool_denied_event};
 use super::framer::{FrameTooLarge, Framer};
 use super::mcp::filter_tools_list_frame;
-use super::tool_name::ToolName;
 use crate::policy::Allowlist;
-use std::collections::HashSet;
+use std::collections::{HashSet, VecDeque};
 
 /// Why the guard ended a stream.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -49,7 +50,7 @@ pub enum Verdict {
 pub struct ChunkResult {
     /// The bytes to send downstream in place of the chunk.
     pub output: Vec<u8>,
-    /// Tool-call frames forwarded (distinct names in each frame, summed).
+    /// Tool calls forwarded, each counted once (see `count_new_calls`).
     pub tools_allowed: u32,
     /// Tool-call frames refused (0 or 1: the first refusal ends the stream).
     pub tools_denied: u32,
@@ -61,7 +62,13 @@ pub struct StreamGuard {
     framer: Framer,
     allowlist: Allowlist,
     closed: bool,
+    /// Ids of the calls counted lately, so a restated call is not counted twice.
+    /// Bounded: only for the counters, never for a decision.
+    counted_ids: VecDeque<String>,
 }
+
+/// Restatements follow their call within a few frames; 64 ids is plenty.
+const REMEMBERED_IDS: usize = 64;
 
 impl StreamGuard {
     pub fn new(allowlist: Allowlist, max_frame_bytes: usize) -> StreamGuard {
@@ -69,6 +76,7 @@ impl StreamGuard {
             framer: Framer::new(max_frame_bytes),
             allowlist,
             closed: false,
+            counted_ids: VecDeque::new(),
         }
     }
 
@@ -111,21 +119,19 @@ impl StreamGuard {
                 }
             };
             let calls = detect(&frame.events, &frame.data);
-            // Distinct names, in the order found (the first denied one is shown).
-            let mut seen: HashSet<&ToolName> = HashSet::with_capacity(calls.len());
-            let names: Vec<&ToolName> = calls
+            // Denied if any candidate name is; the first one found is shown.
+            let denied = calls
                 .iter()
                 .map(|c| &c.name)
-                .filter(|n| seen.insert(*n))
-                .collect();
-            if let Some(denied) = names.iter().find(|n| !n.is_allowed(&self.allowlist)) {
+                .find(|n| !n.is_allowed(&self.allowlist));
+            if let Some(denied) = denied {
                 let name = denied.display().to_owned();
                 result.output.extend_from_slice(&tool_denied_event(&name));
                 result.tools_denied = result.tools_denied.saturating_add(1);
                 result.verdict = Verdict::Cut(CutReason::ToolDenied { name });
                 break;
             }
-            let count = u32::try_from(names.len()).unwrap_or(u32::MAX);
+            let count = count_new_calls(&mut self.counted_ids, &calls);
             result.tools_allowed = result.tools_allowed.saturating_add(count);
             match filter_tools_list_frame(&frame, &self.allowlist) {
                 Some(rewritten) => result.output.extend_from_slice(&rewritten),
@@ -138,4 +144,30 @@ impl StreamGuard {
         }
         result
     }
+}
+
+/// How many of a frame's (allowed) calls are new: distinct within the frame,
+/// and not restating a call whose id an earlier frame counted (Responses sends
+/// each call in `.added` and `.done`, Vercel in `tool-input-start` and
+/// `tool-input-available`). Calls without an id always count.
+fn count_new_calls(counted_ids: &mut VecDeque<String>, calls: &[ToolCall]) -> u32 {
+    let mut in_frame = HashSet::with_capacity(calls.len());
+    let mut count = 0u32;
+    for call in calls {
+        if !in_frame.insert((call.id.as_deref(), &call.name)) {
+            continue;
+        }
+        match &call.id {
+            Some(id) if counted_ids.contains(id) => {}
+            Some(id) => {
+                if counted_ids.len() >= REMEMBERED_IDS {
+                    counted_ids.pop_front();
+                }
+                counted_ids.push_back(id.clone());
+                count = count.saturating_add(1);
+            }
+            None => count = count.saturating_add(1),
+        }
+    }
+    count
 }

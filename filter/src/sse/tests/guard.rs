@@ -89,6 +89,36 @@ fn counts_distinct_names_per_frame() {
 
 #[test]
 #[wasm_bindgen_test]
+fn restated_calls_are_checked_again_but_counted_once() {
+    let mut g = StreamGuard::new(allowlist(&["a"]), 65536);
+    let start = br#"data: {"type":"tool-input-start","toolCallId":"c1","toolName":"a"}
+
+"#;
+    let available =
+        br#"data: {"type":"tool-input-available","toolCallId":"c1","toolName":"a","input":{}}
+
+"#;
+    let other =
+        br#"data: {"type":"tool-input-available","toolCallId":"c2","toolName":"a","input":{}}
+
+"#;
+    assert_eq!(g.on_chunk(start, false).tools_allowed, 1);
+    assert_eq!(g.on_chunk(available, false).tools_allowed, 0);
+    assert_eq!(g.on_chunk(other, false).tools_allowed, 1);
+    // A restatement naming another tool is still checked.
+    let renamed = br#"data: {"type":"tool-input-available","toolCallId":"c1","toolName":"b"}
+
+"#;
+    let r = g.on_chunk(renamed, true);
+    assert_eq!((r.tools_allowed, r.tools_denied), (0, 1));
+    assert_eq!(
+        r.verdict,
+        Verdict::Cut(CutReason::ToolDenied { name: "b".into() })
+    );
+}
+
+#[test]
+#[wasm_bindgen_test]
 fn frame_too_large_cut_names_the_limit() {
     let mut g = StreamGuard::new(allowlist(&["*"]), 16);
     let r = g.on_chunk(b"data: ok\n\ndata: 0123456789x", false);

@@ -11,29 +11,29 @@ const NAME: &str = "@NAME@";
 const TOOL_TEMPLATES: &[(Option<&str>, &str)] = &[
     (
         Some("content_block_start"),
-        r#"{"type":"content_block_start","index":0,"content_block":{"type":"tool_use","id":"t","name":@NAME@,"input":{}}}"#,
+        r#"{"type":"content_block_start","index":0,"content_block":{"type":"tool_use","id":"@ID@","name":@NAME@,"input":{}}}"#,
     ),
     (
         None,
-        r#"{"choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"id":"c","type":"function","function":{"name":@NAME@,"arguments":""}}]}}]}"#,
+        r#"{"choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"id":"@ID@","type":"function","function":{"name":@NAME@,"arguments":""}}]}}]}"#,
     ),
     (
         Some("response.output_item.added"),
-        r#"{"type":"response.output_item.added","output_index":0,"item":{"type":"function_call","name":@NAME@}}"#,
+        r#"{"type":"response.output_item.added","output_index":0,"item":{"type":"function_call","id":"@ID@","name":@NAME@}}"#,
     ),
     (
         None,
-        r#"{"event":{"contentBlockStart":{"start":{"toolUse":{"toolUseId":"x","name":@NAME@}},"contentBlockIndex":1}}}"#,
+        r#"{"event":{"contentBlockStart":{"start":{"toolUse":{"toolUseId":"@ID@","name":@NAME@}},"contentBlockIndex":1}}}"#,
     ),
     (
         None,
-        r#"{"candidates":[{"content":{"parts":[{"functionCall":{"name":@NAME@,"args":{}}}]}}]}"#,
+        r#"{"candidates":[{"content":{"parts":[{"functionCall":{"id":"@ID@","name":@NAME@,"args":{}}}]}}]}"#,
     ),
     (
         None,
-        r#"{"type":"tool-input-start","toolCallId":"c","toolName":@NAME@}"#,
+        r#"{"type":"tool-input-start","toolCallId":"@ID@","toolName":@NAME@}"#,
     ),
-    (Some("tool_call"), r#"{"id":"1","name":@NAME@}"#),
+    (Some("tool_call"), r#"{"id":"@ID@","name":@NAME@}"#),
 ];
 
 const TEXTS: &[&str] = &[
@@ -73,7 +73,11 @@ fn tool_frame(rng: &mut Rng) -> Frame {
     } else {
         name.to_owned()
     };
-    let json = template.replace(NAME, &format!("\"{written}\""));
+    // A fresh call id each time: the guard counts a call once per id.
+    let id = format!("call{}", rng.next());
+    let json = template
+        .replace(NAME, &format!("\"{written}\""))
+        .replace("@ID@", &id);
     let mut lines = Vec::new();
     if rng.chance(3) {
         lines.push(rng.pick(NOISE).to_string());

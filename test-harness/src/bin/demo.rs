@@ -1,0 +1,66 @@
+//! `demo`: the driver behind `scripts/demo`. See `test_harness::demo`.
+//!
+//! ```text
+//! demo [--check] [--fast] [--port N] [--admin-port N] [--agent-port N] [--idp-port N]
+//!      [--wasm FILE] [--config FILE]
+//! ```
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use test_harness::demo::{self, Options};
+
+const USAGE: &str = "\
+usage: demo [--check] [--fast] [--port N] [--admin-port N] [--agent-port N] [--idp-port N]
+            [--wasm FILE] [--config FILE]
+  Starts Envoy with the toolguard filter (envoy/demo.yaml), a mock identity provider and a
+  mock AgentCore runtime, narrates a session of real HTTP calls, then keeps running with
+  curl commands to try until Ctrl-C.
+  --check         run the session without pauses and exit: 0 if every step behaved as
+                  narrated, 1 if not (free ports, fast stream)
+  --fast          stream the agent's answers quickly
+  --port N        Envoy's listener (default 8080 if free)      --admin-port N (default 9901)
+  --agent-port N  the mock runtime (default 18081 if free)      --idp-port N   (default 18082)
+  --wasm FILE     the filter module (default target/wasm32-wasip1/release/toolguard.wasm)
+  --config FILE   the Envoy config template (default envoy/demo.yaml)";
+
+fn parse(mut args: impl Iterator<Item = String>) -> Result<Options, String> {
+    let mut o = Options::default();
+    let port = |v: Option<String>, name: &str| -> Result<Option<u16>, String> {
+        let v = v.ok_or_else(|| format!("{name} needs a value"))?;
+        v.parse()
+            .map(Some)
+            .map_err(|_| format!("{name}: not a port: {v}"))
+    };
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--check" => o.check = true,
+            "--fast" => o.fast = true,
+            "--port" => o.port = port(args.next(), &arg)?,
+            "--admin-port" => o.admin_port = port(args.next(), &arg)?,
+            "--agent-port" => o.agent_port = port(args.next(), &arg)?,
+            "--idp-port" => o.idp_port = port(args.next(), &arg)?,
+            "--wasm" => o.wasm = Some(PathBuf::from(args.next().ok_or("--wasm needs a FILE")?)),
+            "--config" => {
+                o.config = Some(PathBuf::from(args.next().ok_or("--config needs a FILE")?))
+            }
+            "-h" | "--help" | "help" => return Err(String::new()),
+            other => return Err(format!("unknown option {other}")),
+        }
+    }
+    Ok(o)
+}
+
+fn main() -> ExitCode {
+    match parse(std::env::args().skip(1)) {
+        Ok(options) => ExitCode::from(demo::run(options).clamp(0, 255) as u8),
+        Err(e) if e.is_empty() => {
+            println!("{USAGE}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("demo: {e}\n{USAGE}");
+            ExitCode::from(2)
+        }
+    }
+}
