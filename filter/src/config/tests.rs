@@ -309,3 +309,18 @@ fn bypass_matches_path_without_query() {
     assert!(!BypassRule::Path("/ping".into()).matches("/ping/x"));
     assert!(BypassRule::Prefix("/health".into()).matches("/healthz"));
 }
+
+#[test]
+#[wasm_bindgen_test]
+fn hs256_needs_an_oct_key_usable_for_hs256() {
+    let secret = "dG9vbGd1YXJkLWNvbmZpZy10ZXN0LXNlY3JldC0zMi1ieXRlcw";
+    let json = format!(
+        r#"{{"providers":{{"p":{{"issuer":"i","algorithms":["HS256"],"local_jwks":{{"inline_string":"{{\"keys\":[{{\"kty\":\"oct\",\"alg\":\"HS512\",\"k\":\"{secret}\"}}]}}"}}}}}}}}"#
+    );
+    // Refused at the key set already: no key of it can verify anything toolguard accepts.
+    let e = Config::from_json(json.as_bytes()).unwrap_err().to_string();
+    assert!(
+        e.starts_with("providers.p.local_jwks.inline_string: ") && e.contains("HS512"),
+        "{e}"
+    );
+}
