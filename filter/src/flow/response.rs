@@ -91,6 +91,9 @@ impl ResponseState {
         host.set_response_header("content-length", None);
         let encoding = host.response_header("content-encoding").unwrap_or_default();
         if !encoding.is_empty() && !encoding.trim().eq_ignore_ascii_case("identity") {
+            // The error event replaces the body as plain text; a client must not try
+            // to decode it as the encoding the upstream announced.
+            host.set_response_header("content-encoding", None);
             self.mode = Mode::Unreadable;
             return;
         }

@@ -340,6 +340,7 @@ fn a_compressed_event_stream_ends_with_a_stream_error() {
         "{text}"
     );
     assert_eq!(host.counter(Metric::StreamsCut), 1);
+    assert_eq!(host.response_header("content-encoding"), None);
 }
 
 #[test]

@@ -1,0 +1,113 @@
+//! Helpers shared by the real-Envoy test files (each file uses a part of them).
+#![allow(dead_code)]
+
+pub mod sse;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+use test_harness::{paths, plugin_config, Bootstrap, Envoy, MockAgent};
+
+/// The test provider (keys inline) with roles read from `cognito:groups`.
+pub fn provider_with_roles() -> Value {
+    let mut p = plugin_config::local_provider();
+    p["roles_claim"] = json!("cognito:groups");
+    p
+}
+
+/// Envoy with the filter (wasm logs at debug, for evidence when a test fails)
+/// in front of `agent`.
+pub fn start_envoy(agent: &MockAgent, config: &Value) -> Envoy {
+    Bootstrap::new()
+        .plugin_config_json(config)
+        .upstream(agent.addr())
+        .component_log_level("wasm", "debug")
+        .start()
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// Every `streams/*.sse` fixture, sorted by name: (file name, bytes).
+pub fn stream_fixtures() -> Vec<(String, Vec<u8>)> {
+    let dir = paths::fixtures_dir().unwrap().join("streams");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "sse"))
+        .collect();
+    files.sort();
+    files
+        .into_iter()
+        .map(|p| {
+            let name = p.file_name().unwrap().to_string_lossy().into_owned();
+            (name, std::fs::read(&p).unwrap())
+        })
+        .collect()
+}
+
+/// Bytes shown for an assertion message: text, with the length.
+pub fn show(bytes: &[u8]) -> String {
+    format!(
+        "({} bytes) {:?}",
+        bytes.len(),
+        String::from_utf8_lossy(bytes)
+    )
+}
+
+/// The python of `<repo>/.venv-sdk` holding the official `anthropic` and
+/// `openai` SDKs, set up by `test-harness/py/setup-venv.sh` on first use.
+pub fn sdk_python() -> PathBuf {
+    let script = paths::repo_root().join("test-harness/py/setup-venv.sh");
+    let out = Command::new("bash")
+        .arg(&script)
+        .stderr(Stdio::inherit())
+        .output()
+        .unwrap_or_else(|e| panic!("running {}: {e}", script.display()));
+    assert!(
+        out.status.success(),
+        "{} failed ({}): could the SDKs be installed from PyPI?",
+        script.display(),
+        out.status
+    );
+    PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
+}
+
+/// Runs `python script args...` with a time limit; (exit success, stdout, stderr).
+pub fn run_python(
+    python: &Path,
+    script: &str,
+    args: &[&str],
+    limit: Duration,
+) -> (bool, String, String) {
+    let path = paths::repo_root().join("test-harness/py").join(script);
+    let mut child = Command::new(python)
+        .arg(&path)
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("starting {}: {e}", path.display()));
+    let deadline = Instant::now() + limit;
+    loop {
+        if child.try_wait().unwrap().is_some() {
+            break;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let out = child.wait_with_output().unwrap();
+            panic!(
+                "{script} {args:?} still running after {limit:?}; stdout: {} stderr: {}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
