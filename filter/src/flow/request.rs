@@ -91,8 +91,12 @@ impl RequestState {
         self.authenticate(host, vm, true)
     }
 
-    /// The wait for keys is over and none came.
+    /// The wait for keys is over. A provider that has keys was being refetched for
+    /// an unknown `kid` that did not come in time: that is `unknown_kid`, not 503.
     pub fn on_keys_timeout(&mut self, host: &dyn Host, vm: &Vm, provider: usize) -> RequestStep {
+        if vm.has_keys(provider) {
+            return self.reject(host, Reason::UnknownKid);
+        }
         self.found = None;
         host.count(Metric::JwtDenied, 1);
         let name = vm

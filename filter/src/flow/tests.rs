@@ -559,3 +559,35 @@ fn a_tools_list_json_answer_is_filtered_to_the_callers_tools() {
         serde_json::json!([{"name": "get_weather"}])
     );
 }
+
+#[test]
+#[wasm_bindgen_test]
+fn a_kid_refetch_that_does_not_come_in_time_is_unknown_kid_not_503() {
+    let json = r#"{"providers":{"idp":{"issuer":"joe","remote_jwks":{"http_uri":{"uri":"https://idp.example/jwks","cluster":"idp","timeout":"1s"}}}}}"#;
+    let mut vm = Vm::new(Rc::new(Config::from_json(json.as_bytes()).unwrap())).unwrap();
+    // The provider has keys, but not the token's: an EdDSA key without kid fits nothing RS256.
+    let first = vm.due_fetches(A2_NOW_MS).remove(0);
+    let other = r#"{"keys":[{"kty":"OKP","crv":"Ed25519","kid":"other","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}]}"#;
+    vm.on_fetch_answer(0, first.id, Some(200), other.as_bytes(), A2_NOW_MS)
+        .unwrap();
+    let header = base64::Engine::encode(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+        br#"{"alg":"RS256","kid":"new"}"#,
+    );
+    let rest = A2_TOKEN.trim().split_once('.').unwrap().1;
+    let auth = bearer(&format!("{header}.{rest}"));
+    let host = FakeHost::with_request(&[(":path", "/x"), ("authorization", &auth)]);
+    host.now_ms.set(A2_NOW_MS);
+    let mut request = RequestState::default();
+    assert!(matches!(
+        request.on_headers(&host, &mut vm, true),
+        RequestStep::WaitForKeys { .. }
+    ));
+    host.now_ms.set(A2_NOW_MS + 1000);
+    assert_eq!(
+        request.on_keys_timeout(&host, &vm, 0),
+        RequestStep::Answered
+    );
+    assert_eq!(host.sent.borrow().as_ref().unwrap().status, 401);
+    assert_eq!(host.sent_json()["reason"], "unknown_kid");
+}

@@ -1,8 +1,9 @@
 //! What one VM (one Envoy worker) keeps across requests: the configuration, each
 //! provider's keys and the verified-token cache.
 //!
-//! Each worker fetches a remote JWKS on its own: with W workers the issuer sees
-//! W fetches per refresh period and at most W kid-triggered refetches per 30 s.
+//! Each worker fetches a remote JWKS on its own, from its first request on: with
+//! W workers the issuer sees W fetches per refresh period and at most W
+//! kid-triggered refetches per 30 s.
 //! Fetches are dispatched by the root context only (see `glue::root`), so a
 //! request that goes away cannot take a fetch's answer with it.
 

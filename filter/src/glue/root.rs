@@ -8,7 +8,7 @@ use crate::metrics::Metric;
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{ContextType, MetricType};
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::rc::Rc;
 use std::time::Duration;
@@ -62,6 +62,9 @@ pub struct Waiter {
 
 pub struct Root {
     shared: Option<Rc<Shared>>,
+    /// Set once this VM made an HTTP context. Envoy also runs the plugin on its main
+    /// thread, which never serves a request: fetching there would only add a fetcher.
+    serving: Cell<bool>,
     metrics: Rc<Metrics>,
     /// Fetches dispatched: callout token to (provider, fetch id).
     fetches: HashMap<u32, Fetch>,
@@ -71,6 +74,7 @@ impl Root {
     pub fn new(_context_id: u32) -> Self {
         Root {
             shared: None,
+            serving: Cell::new(false),
             metrics: Rc::new(Metrics::default()),
             fetches: HashMap::new(),
         }
@@ -263,13 +267,16 @@ impl RootContext for Root {
             return;
         };
         let now_ms = host_calls::now_ms();
-        self.dispatch_due_fetches(&shared, now_ms);
+        if self.serving.get() {
+            self.dispatch_due_fetches(&shared, now_ms);
+        }
         self.wake_waiters(&shared, now_ms, None);
         self.reset_cut_streams(&shared, now_ms);
     }
 
     fn create_http_context(&self, context_id: u32) -> Option<Box<dyn HttpContext>> {
         let shared = self.shared.clone()?;
+        self.serving.set(true);
         Some(Box::new(Http::new(context_id, shared)))
     }
 
