@@ -1,8 +1,8 @@
 //! `demo`: the driver behind `scripts/demo`. See `test_harness::demo`.
 //!
 //! ```text
-//! demo [--check] [--fast] [--port N] [--admin-port N] [--agent-port N] [--idp-port N]
-//!      [--wasm FILE] [--config FILE]
+//! demo [--check | --serve-only] [--fast] [--port N] [--admin-port N] [--agent-port N]
+//!      [--idp-port N] [--wasm FILE] [--config FILE] [--info-file FILE]
 //! ```
 
 use std::path::PathBuf;
@@ -11,13 +11,17 @@ use std::process::ExitCode;
 use test_harness::demo::{self, Options};
 
 const USAGE: &str = "\
-usage: demo [--check] [--fast] [--port N] [--admin-port N] [--agent-port N] [--idp-port N]
-            [--wasm FILE] [--config FILE]
+usage: demo [--check | --serve-only] [--fast] [--port N] [--admin-port N] [--agent-port N]
+            [--idp-port N] [--wasm FILE] [--config FILE] [--info-file FILE]
   Starts Envoy with the toolguard filter (envoy/demo.yaml), a mock identity provider and a
   mock AgentCore runtime, narrates a session of real HTTP calls, then keeps running with
   curl commands to try until Ctrl-C.
   --check         run the session without pauses and exit: 0 if every step behaved as
                   narrated, 1 if not (free ports, fast stream)
+  --serve-only    start everything and wait for Ctrl-C/SIGTERM without the session (for
+                  scripts/chat-page-test; 0 for a port picks a free one)
+  --info-file F   once everything is up, write the addresses to F as JSON: url, chat,
+                  admin, agent, issuer, envoy_log, pid (removed on exit with --serve-only)
   --fast          stream the agent's answers quickly
   --port N        Envoy's listener (default 8080 if free)      --admin-port N (default 9901)
   --agent-port N  the mock runtime (default 18081 if free)      --idp-port N   (default 18082)
@@ -44,9 +48,18 @@ fn parse(mut args: impl Iterator<Item = String>) -> Result<Options, String> {
             "--config" => {
                 o.config = Some(PathBuf::from(args.next().ok_or("--config needs a FILE")?))
             }
+            "--serve-only" => o.serve_only = true,
+            "--info-file" => {
+                o.info_file = Some(PathBuf::from(
+                    args.next().ok_or("--info-file needs a FILE")?,
+                ))
+            }
             "-h" | "--help" | "help" => return Err(String::new()),
             other => return Err(format!("unknown option {other}")),
         }
+    }
+    if o.check && o.serve_only {
+        return Err("--check and --serve-only exclude each other".into());
     }
     Ok(o)
 }

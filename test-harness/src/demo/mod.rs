@@ -2,7 +2,9 @@
 //! between a client and a mock AgentCore runtime ([`runtime`]), with a mock
 //! Cognito-like identity provider ([`idp`]); a narrated session of real HTTP
 //! calls ([`session`]) that also checks every step; then, unless `--check`,
-//! it keeps running with curl commands to try until Ctrl-C.
+//! it keeps running with curl commands to try until Ctrl-C. `--serve-only`
+//! skips the session (for scripts/chat-page-test, which drives the chat page
+//! in a browser); `--info-file` writes the addresses as JSON once all is up.
 
 pub mod idp;
 pub mod runtime;
@@ -10,8 +12,9 @@ pub mod session;
 
 use std::io::IsTerminal;
 use std::net::{SocketAddr, TcpListener};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::Mutex;
 use std::time::Duration;
 
 use crate::file_envoy::{fill_placeholders, FileEnvoy, FileEnvoyOptions};
@@ -38,6 +41,12 @@ pub struct Options {
     pub idp_port: Option<u16>,
     pub wasm: Option<PathBuf>,
     pub config: Option<PathBuf>,
+    /// Start everything and wait for Ctrl-C/SIGTERM without running the
+    /// session (Envoy's run directory is removed on exit).
+    pub serve_only: bool,
+    /// Where to write the addresses as JSON once everything is up (see
+    /// [`write_info`]).
+    pub info_file: Option<PathBuf>,
 }
 
 /// Terminal output: bold titles and green/red marks when stdout is a terminal.
@@ -105,6 +114,10 @@ impl Demo {
 
 /// The process group of the running Envoy, for the signal handler.
 static ENVOY_GROUP: AtomicI32 = AtomicI32::new(0);
+
+/// Removed by the signal handler after Envoy stopped (`--serve-only`: Envoy's
+/// run directory; the info file).
+static REMOVE_ON_EXIT: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
 
 /// Picks `wanted` if given, else `default` if it is free, else 0 (any).
 fn port_for(wanted: Option<u16>, default: u16, check: bool) -> u16 {
@@ -199,6 +212,9 @@ fn install_signal_handler() {
             _ = hangup => {}
         }
         stop_envoy_group();
+        for path in std::mem::take(&mut *crate::wait::lock(&REMOVE_ON_EXIT)) {
+            let _ = std::fs::remove_dir_all(&path).or_else(|_| std::fs::remove_file(&path));
+        }
         println!("\nstopped: Envoy, the mock runtime and the mock identity provider.");
         std::process::exit(130);
     });
@@ -219,6 +235,28 @@ fn stop_envoy_group() {
         // SAFETY: as above.
         unsafe { libc::kill(-group, libc::SIGKILL) };
     }
+}
+
+/// Writes `{"url", "chat", "admin", "agent", "issuer", "envoy_log", "pid"}`
+/// to `path` (`url`: the chat page, `http://127.0.0.1:PORT/`; `chat`: its
+/// POST endpoint; `admin`, `agent`: base URLs; `pid`: this process), through a
+/// temporary file and a rename so a reader never sees half of it.
+pub fn write_info(demo: &Demo, path: &Path) -> Result<()> {
+    let info = serde_json::json!({
+        "url": demo.url("/"),
+        "chat": demo.url("/chat"),
+        "admin": demo.envoy.admin_url(""),
+        "agent": format!("http://{}", demo.runtime.addr()),
+        "issuer": demo.idp.issuer(),
+        "envoy_log": demo.envoy.log_path(),
+        "pid": std::process::id(),
+    });
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = PathBuf::from(tmp);
+    std::fs::write(&tmp, format!("{info:#}\n"))
+        .and_then(|()| std::fs::rename(&tmp, path))
+        .map_err(|e| Error::new(format!("writing {}: {e}", path.display())))
 }
 
 /// The whole demo; returns the process exit code.
@@ -257,6 +295,25 @@ pub fn run(options: Options) -> i32 {
     println!(
         "  config           envoy/demo.yaml: roles analysts → search_filings, generate_report; admins → *"
     );
+    if let Some(path) = &options.info_file {
+        if let Err(e) = write_info(&demo, path) {
+            eprintln!("demo: {e}");
+            return 2;
+        }
+    }
+    if options.serve_only {
+        let mut remove = crate::wait::lock(&REMOVE_ON_EXIT);
+        remove.push(demo.envoy.dir().to_path_buf());
+        remove.extend(options.info_file.iter().cloned());
+        drop(remove);
+        println!(
+            "\n{} {}  {}",
+            out.bold("serving (--serve-only): open"),
+            demo.url("/"),
+            out.dim("Ctrl-C or SIGTERM stops everything.")
+        );
+        return wait_for_signal(&mut demo);
+    }
 
     let report = session::run(&demo);
     let failed = report.failures.len();
@@ -286,10 +343,16 @@ pub fn run(options: Options) -> i32 {
     }
     demo.envoy.keep_dir();
     session::print_try_it(&demo);
-    // Wait for Ctrl-C (the signal handler exits), or for Envoy to die.
+    wait_for_signal(&mut demo)
+}
+
+/// Waits for Ctrl-C or SIGTERM (the signal handler exits), or for Envoy to
+/// die (returns 1).
+fn wait_for_signal(demo: &mut Demo) -> i32 {
     loop {
         std::thread::sleep(Duration::from_millis(500));
-        if !demo.envoy.is_running() {
+        // A group of 0: the signal handler is stopping Envoy and will exit.
+        if !demo.envoy.is_running() && ENVOY_GROUP.load(Ordering::SeqCst) != 0 {
             eprintln!("Envoy exited; last log lines:\n{}", demo.envoy.log_tail(30));
             ENVOY_GROUP.store(0, Ordering::SeqCst);
             return 1;
