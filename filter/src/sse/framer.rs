@@ -301,29 +301,6 @@ impl Framer {
     }
 }
 
-/// The lines of a complete frame as (content, whole line with its end), offsets
-/// into `raw`. A CR at the very end is a line end (the frame is complete).
-pub fn split_lines(raw: &[u8]) -> Vec<(Range<usize>, Range<usize>)> {
-    let mut lines = Vec::new();
-    let mut start = 0;
-    while start < raw.len() {
-        let rest = raw.get(start..).unwrap_or_default();
-        let (content_end, end) = match find_line_break(rest) {
-            None => (raw.len(), raw.len()),
-            Some(found) => {
-                let at = start.saturating_add(found);
-                match (raw.get(at), raw.get(at.saturating_add(1))) {
-                    (Some(b'\r'), Some(b'\n')) => (at, at.saturating_add(2)),
-                    _ => (at, at.saturating_add(1)),
-                }
-            }
-        };
-        lines.push((start..content_end, start..end));
-        start = end;
-    }
-    lines
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -506,24 +483,5 @@ mod tests {
         assert!(framer.next_frame(false).unwrap().is_none());
         assert_eq!(framer.held(), 7);
         assert_eq!(framer.buf.len(), 7);
-    }
-
-    #[test]
-    #[wasm_bindgen_test]
-    fn splits_complete_frames_into_lines() {
-        let raw = b"a\r\nb\rc\nd\r";
-        let lines: Vec<_> = split_lines(raw)
-            .into_iter()
-            .map(|(c, l)| (&raw[c], &raw[l]))
-            .collect();
-        assert_eq!(
-            lines,
-            [
-                (&b"a"[..], &b"a\r\n"[..]),
-                (b"b", b"b\r"),
-                (b"c", b"c\n"),
-                (b"d", b"d\r")
-            ]
-        );
     }
 }
