@@ -8,7 +8,9 @@ reports what the SDK made of each step as one JSON line on stdout:
    "denied": {"ok": false, "error": {"class": "...", "message": "...", "code": N}}}
 
 A step that returns a result has "ok": true; one that raises has "ok": false and
-the exception (class, str, and the JSON-RPC code when the SDK gives one).
+the exception (class, str, and the JSON-RPC code when the SDK gives one); when
+the denied call's error ends the whole session instead of the call (mcp 1.x
+raises the HTTP 403 itself), "session_aborted": true.
 A failure before the steps (connect, initialize) is reported as
 {"sdk": ..., "fatal": {"class", "message"}}.
 
@@ -97,10 +99,14 @@ def main():
     try:
         asyncio.run(asyncio.wait_for(run(url, token, allowed, denied, report), 60))
     except BaseException as exc:  # noqa: BLE001
-        if "denied" not in report:
-            report["fatal"] = describe(exc)
-        else:
+        if "denied" in report:
             report["teardown_error"] = describe(exc)
+        elif "allowed" in report:
+            # The denied call took the whole session down (mcp 1.x raises the
+            # HTTP status of a POST out of its transport task group).
+            report["denied"] = {"ok": False, "error": describe(exc), "session_aborted": True}
+        else:
+            report["fatal"] = describe(exc)
     print(json.dumps(report), flush=True)
 
 

@@ -2,8 +2,10 @@
 # Creates <repo>/.venv-mcp with the official MCP Python SDK (`mcp` from PyPI),
 # for the real-client tests in tests/mcp.rs (mcp_server.py, mcp_client.py).
 # Idempotent: does nothing when the venv already imports the SDK's streamable
-# HTTP client and its server (MCPServer, or FastMCP before mcp 2). Safe to run from parallel test processes (flock on
-# <repo>/.venv-mcp.lock). Prints the venv's python path on success.
+# HTTP client and its server (MCPServer, or FastMCP before mcp 2). Safe to run
+# from parallel test processes (flock on <repo>/.venv-mcp.lock). Prints the
+# venv's python path on success. TOOLGUARD_MCP_VENV picks another venv (e.g.
+# one holding 'mcp<2': the scripts and tests handle both major versions).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 VENV="${TOOLGUARD_MCP_VENV:-$ROOT/.venv-mcp}"

@@ -298,11 +298,7 @@ impl RequestState {
         };
         let method = host.request_header(":method").unwrap_or_default();
         let content_type = host.request_header("content-type").unwrap_or_default();
-        let json = content_type
-            .split(';')
-            .next()
-            .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json"));
-        if method != "POST" || !json || self.headers_only {
+        if method != "POST" || !is_json_content_type(&content_type) || self.headers_only {
             return RequestStep::Continue;
         }
         let declared = host
@@ -318,5 +314,47 @@ impl RequestState {
         // request, which never got a byte of the body, is reset.
         self.check_body = true;
         RequestStep::Continue
+    }
+}
+
+/// Whether an MCP server could take the body as JSON. Servers are lax (the official
+/// Python SDK takes any value starting with `application/json`, or any
+/// comma-separated part equal to it, which is also what two `content-type` headers
+/// joined by Envoy look like), so the check is at least as lax: a body the server
+/// reads as JSON-RPC is never let through unread.
+fn is_json_content_type(value: &str) -> bool {
+    let lower = value.trim().to_ascii_lowercase();
+    lower.starts_with("application/json")
+        || lower
+            .split(',')
+            .any(|part| part.split(';').next().unwrap_or_default().trim() == "application/json")
+}
+
+#[cfg(test)]
+mod content_type_tests {
+    use super::is_json_content_type;
+    use wasm_bindgen_test::wasm_bindgen_test;
+
+    #[test]
+    #[wasm_bindgen_test]
+    fn json_content_types_as_lax_servers_read_them() {
+        for yes in [
+            "application/json",
+            "Application/JSON; charset=utf-8",
+            "application/json, text/plain",
+            "application/json,",
+            "text/plain, application/json",
+            "application/jsonx",
+        ] {
+            assert!(is_json_content_type(yes), "{yes}");
+        }
+        for no in [
+            "text/plain",
+            "",
+            "application/x-www-form-urlencoded",
+            "text/event-stream",
+        ] {
+            assert!(!is_json_content_type(no), "{no}");
+        }
     }
 }

@@ -10,7 +10,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use hyper::{Request, Response};
@@ -36,7 +36,11 @@ pub struct RecordedRequest {
     pub version: String,
     /// Lower-case names, in arrival order; repeated headers appear repeatedly.
     pub headers: Vec<(String, String)>,
+    /// The request body as far as it arrived (see [`RecordedRequest::body_complete`]).
     pub body: Bytes,
+    /// Whether the request body arrived whole: false when the downstream side
+    /// (Envoy) reset the request or closed the connection mid-body.
+    pub body_complete: bool,
     pub received_at: Instant,
     progress: body::SharedProgress,
 }
@@ -249,10 +253,7 @@ async fn handle(state: &State, req: Request<Incoming>) -> Response<server::Body>
     let (parts, incoming) = req.into_parts();
     // A request body that fails mid-way is recorded as far as it got: the
     // mock must still answer.
-    let body = match incoming.collect().await {
-        Ok(c) => c.to_bytes(),
-        Err(_) => Bytes::new(),
-    };
+    let (body, body_complete) = read_body(incoming).await;
     let path = parts
         .uri
         .path_and_query()
@@ -278,6 +279,7 @@ async fn handle(state: &State, req: Request<Incoming>) -> Response<server::Body>
             version: format!("{:?}", parts.version),
             headers,
             body,
+            body_complete,
             received_at: Instant::now(),
             progress: progress.clone(),
         };
@@ -303,6 +305,22 @@ async fn handle(state: &State, req: Request<Incoming>) -> Response<server::Body>
         *resp.status_mut() = hyper::StatusCode::INTERNAL_SERVER_ERROR;
         resp
     })
+}
+
+/// The request body as far as it arrives, and whether it ended cleanly.
+async fn read_body(mut incoming: Incoming) -> (Bytes, bool) {
+    let mut body = BytesMut::new();
+    loop {
+        match incoming.frame().await {
+            None => return (body.freeze(), true),
+            Some(Ok(frame)) => {
+                if let Ok(data) = frame.into_data() {
+                    body.extend_from_slice(&data);
+                }
+            }
+            Some(Err(_)) => return (body.freeze(), false),
+        }
+    }
 }
 
 /// The echo document: a header seen once maps to its value, one seen several
