@@ -178,7 +178,13 @@ fn an_upstream_reset_mid_body_reaches_the_client_as_a_broken_stream() {
         "a reset upstream must not look like a finished stream: {:?}",
         resp.ending
     );
-    assert_eq!(resp.body.as_ref(), &fixture[..1000]);
+    // Envoy may or may not flush the bytes before the reset reaches the client (it
+    // depends on timing); what arrives must be the start of what was sent, no more.
+    assert!(
+        fixture[..1000].starts_with(resp.body.as_ref()),
+        "got {} bytes that are not a prefix of the first 1000 sent",
+        resp.body.len()
+    );
     assert_eq!(
         agent.last_request().unwrap().wait_body_end(WAIT),
         Some(BodyEnd::Reset)
