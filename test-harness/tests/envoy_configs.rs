@@ -19,9 +19,9 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use test_harness::demo::runtime::{script, Pacing};
-use test_harness::file_envoy::{fill_placeholders, placeholders, FileEnvoy, FileEnvoyOptions};
+use test_harness::file_envoy::{fill_placeholders, placeholders, FileEnvoyOptions};
 use test_harness::tokens::{self, Key, Token};
-use test_harness::{client, paths, validate, Bootstrap, MockAgent, MockJwks, Reply};
+use test_harness::{client, paths, validate, Bootstrap, Envoy, MockAgent, MockJwks, Reply};
 
 /// Where the production recipes expect the module (a container image path).
 const WASM_IN_IMAGE: &str = "/etc/envoy/toolguard.wasm";
@@ -490,7 +490,7 @@ fn localized(file: &str, agent: &MockAgent, jwks: &MockJwks) -> String {
 struct Running {
     agent: MockAgent,
     _jwks: MockJwks,
-    envoy: FileEnvoy,
+    envoy: Envoy,
     token: String,
     /// The agent's SSE answer, as sent.
     answer: String,
@@ -512,7 +512,7 @@ fn run_recipe(file: &str, listener: &str) -> Running {
     .unwrap();
     let config = localized(file, &agent, &jwks);
     let options = FileEnvoyOptions::listener(listener).env("AWS_EC2_METADATA_DISABLED", "true");
-    let envoy = FileEnvoy::start(&config, &options).unwrap_or_else(|e| panic!("{file}: {e}"));
+    let envoy = Envoy::start_file(&config, &options).unwrap_or_else(|e| panic!("{file}: {e}"));
     let token = Token::new(Key::Rsa1)
         .iss(&format!(
             "https://cognito-idp.{REGION}.amazonaws.com/{POOL}"

@@ -17,7 +17,8 @@ use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use crate::file_envoy::{fill_placeholders, FileEnvoy, FileEnvoyOptions};
+use crate::file_envoy::{fill_placeholders, FileEnvoyOptions};
+use crate::Envoy;
 use crate::{paths, runtime as harness_runtime, Error, Result};
 
 use self::idp::MockIdp;
@@ -100,7 +101,7 @@ impl Default for Out {
 pub struct Demo {
     pub idp: MockIdp,
     pub runtime: MockRuntime,
-    pub envoy: FileEnvoy,
+    pub envoy: Envoy,
     pub out: Out,
     pub check: bool,
 }
@@ -177,7 +178,7 @@ pub fn start(options: &Options, out: Out) -> Result<Demo> {
             "expired": idp::id_token(&issuer, &idp::ANALYST, -600).mint(),
         })
     }));
-    let envoy = FileEnvoy::start(&config, &FileEnvoyOptions::listener(LISTENER))?;
+    let envoy = Envoy::start_file(&config, &FileEnvoyOptions::listener(LISTENER))?;
     ENVOY_GROUP.store(envoy.pid() as i32, Ordering::SeqCst);
     Ok(Demo {
         idp,
@@ -334,14 +335,14 @@ pub fn run(options: Options) -> i32 {
     }
     if options.check {
         if failed > 0 {
-            demo.envoy.keep_dir();
+            demo.envoy.keep_logs();
             println!("Envoy log kept: {}", demo.envoy.log_path().display());
         }
         drop(demo);
         ENVOY_GROUP.store(0, Ordering::SeqCst);
         return if failed == 0 { 0 } else { 1 };
     }
-    demo.envoy.keep_dir();
+    demo.envoy.keep_logs();
     session::print_try_it(&demo);
     wait_for_signal(&mut demo)
 }

@@ -1,5 +1,6 @@
-//! A running Envoy: started from a [`Bootstrap`], its output captured to a
-//! log file, ready once the admin API says LIVE; killed when dropped.
+//! A running Envoy: started from a [`Bootstrap`] or a configuration file, its
+//! output captured to a log file, ready once the admin API says LIVE; killed
+//! when dropped.
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -12,6 +13,7 @@ use serde_json::Value;
 
 use super::{admin, locate, spawner};
 use crate::bootstrap::{Bootstrap, LISTENER_NAME};
+use crate::file_envoy::FileEnvoyOptions;
 use crate::wait::poll_until;
 use crate::{paths, Error, Result};
 
@@ -26,7 +28,19 @@ pub struct Envoy {
     log_path: PathBuf,
     admin: SocketAddr,
     listener: SocketAddr,
+    /// The listener whose address `addr`/`url` report.
+    listener_name: String,
     keep_logs: bool,
+}
+
+/// What one Envoy process is started with.
+struct Launch {
+    dir: PathBuf,
+    config: PathBuf,
+    args: Vec<String>,
+    env: Vec<(String, String)>,
+    listener: String,
+    timeout: Duration,
 }
 
 impl Envoy {
@@ -39,9 +53,53 @@ impl Envoy {
 
     pub fn start_with_timeout(bootstrap: &Bootstrap, timeout: Duration) -> Result<Envoy> {
         paths::check_wasm(&bootstrap.wasm_path())?;
-        let envoy = locate::envoy_command()?;
         let dir = paths::new_run_dir("envoy")?;
         let config = bootstrap.write(&dir)?;
+        let launch = Launch {
+            dir,
+            config,
+            args: bootstrap.command_line_options(),
+            env: Vec::new(),
+            listener: LISTENER_NAME.to_string(),
+            timeout,
+        };
+        Envoy::launch(launch)
+    }
+
+    /// Starts Envoy on a configuration text (YAML or JSON, placeholders already
+    /// filled) and waits until the listener `options.listener` is bound.
+    pub fn start_file(config: &str, options: &FileEnvoyOptions) -> Result<Envoy> {
+        let dir = paths::new_run_dir("file-envoy")?;
+        let config_path = dir.join("envoy.yaml");
+        std::fs::write(&config_path, config)
+            .map_err(|e| Error::new(format!("writing {}: {e}", config_path.display())))?;
+        let launch = Launch {
+            dir,
+            config: config_path,
+            args: vec![
+                "--concurrency".to_string(),
+                options.concurrency.to_string(),
+                "--log-level".to_string(),
+                options.log_level.clone(),
+                "--disable-hot-restart".to_string(),
+            ],
+            env: options.env.clone(),
+            listener: options.listener.clone(),
+            timeout: options.start_timeout,
+        };
+        Envoy::launch(launch)
+    }
+
+    fn launch(launch: Launch) -> Result<Envoy> {
+        let envoy = locate::envoy_command()?;
+        let Launch {
+            dir,
+            config,
+            args,
+            env,
+            listener,
+            timeout,
+        } = launch;
         let log_path = dir.join("envoy.log");
         let address_file = dir.join("admin-address.txt");
         let log = File::create(&log_path)
@@ -53,9 +111,10 @@ impl Envoy {
         command
             .arg("-c")
             .arg(&config)
-            .args(bootstrap.command_line_options())
+            .args(args)
             .arg("--admin-address-path")
             .arg(&address_file)
+            .envs(env)
             .stdin(Stdio::null())
             .stdout(Stdio::from(log))
             .stderr(Stdio::from(log_err));
@@ -73,6 +132,7 @@ impl Envoy {
             log_path,
             admin: SocketAddr::from(([127, 0, 0, 1], 0)),
             listener: SocketAddr::from(([127, 0, 0, 1], 0)),
+            listener_name: listener,
             keep_logs: std::env::var_os("TOOLGUARD_KEEP_LOGS").is_some(),
         };
         match envoy.wait_ready(&address_file, timeout) {
@@ -116,12 +176,13 @@ impl Envoy {
                 if live {
                     let listeners = admin::request(self.admin, "GET", "/listeners?format=json")
                         .map_err(|e| e.to_string())?;
-                    self.listener = listener_address(&listeners.body).ok_or_else(|| {
-                        format!(
-                            "no listener {LISTENER_NAME:?} in /listeners: {}",
-                            listeners.body
-                        )
-                    })?;
+                    self.listener = listener_address(&listeners.body, &self.listener_name)
+                        .ok_or_else(|| {
+                            format!(
+                                "no listener {:?} in /listeners: {}",
+                                self.listener_name, listeners.body
+                            )
+                        })?;
                     return Ok(());
                 }
             }
@@ -247,7 +308,7 @@ impl Envoy {
     }
 
     /// SIGTERM to the process group, SIGKILL after 5 s; then reaps.
-    fn stop(&mut self) {
+    pub fn stop(&mut self) {
         if let Ok(Some(_)) = self.child.try_wait() {
             return;
         }
@@ -280,12 +341,12 @@ impl Drop for Envoy {
     }
 }
 
-fn listener_address(listeners_json: &str) -> Option<SocketAddr> {
+fn listener_address(listeners_json: &str, name: &str) -> Option<SocketAddr> {
     let doc: Value = serde_json::from_str(listeners_json).ok()?;
     let listener = doc["listener_statuses"]
         .as_array()?
         .iter()
-        .find(|l| l["name"] == LISTENER_NAME)?;
+        .find(|l| l["name"] == name)?;
     let sa = &listener["local_address"]["socket_address"];
     let ip = sa["address"].as_str()?.parse().ok()?;
     let port = u16::try_from(sa["port_value"].as_u64()?).ok()?;
@@ -340,7 +401,7 @@ mod tests {
         let json = r#"{"listener_statuses":[{"name":"other","local_address":{"socket_address":{"address":"127.0.0.1","port_value":1}}},
             {"name":"toolguard","local_address":{"socket_address":{"address":"127.0.0.1","port_value":44533}}}]}"#;
         assert_eq!(
-            listener_address(json),
+            listener_address(json, LISTENER_NAME),
             Some("127.0.0.1:44533".parse().unwrap())
         );
     }
