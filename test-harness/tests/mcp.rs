@@ -22,7 +22,7 @@ use serde_json::{json, Value};
 use test_harness::client::{self, Response};
 use test_harness::{paths, Bootstrap, Chunking, Envoy, Key, MockAgent, Reply, Token};
 
-use common::{provider_with_roles, show, start_envoy};
+use common::{assert_counter, mcp_python, provider_with_roles, show, start_envoy};
 
 const WAIT: Duration = Duration::from_secs(20);
 const DENIED: &str = "toolguard.tools.denied";
@@ -72,20 +72,6 @@ fn post_json(envoy: &Envoy, token: &str, body: impl Into<bytes::Bytes>, h2c: boo
         req = req.h2c();
     }
     req.send_blocking().unwrap()
-}
-
-fn counter(envoy: &Envoy, name: &str) -> u64 {
-    envoy.counter(name).unwrap_or(0)
-}
-
-/// Waits for `name` to reach `value` and checks it went no further.
-fn assert_counter(envoy: &Envoy, name: &str, value: u64) {
-    if value > 0 {
-        envoy
-            .wait_counter(name, value, Duration::from_secs(10))
-            .unwrap_or_else(|e| panic!("{e}"));
-    }
-    assert_eq!(counter(envoy, name), value, "{name}");
 }
 
 fn assert_denied(resp: &Response, expected_body: &str) {
@@ -650,24 +636,6 @@ fn a_tools_list_answer_in_sse_message_frames_is_rewritten_and_the_rest_passes() 
 
 // ---------------------------------------------------------------------------
 // The official MCP Python SDK through Envoy.
-
-/// `<repo>/.venv-mcp` with the `mcp` SDK, set up by
-/// `test-harness/py/setup-mcp-venv.sh` on first use.
-fn mcp_python() -> std::path::PathBuf {
-    let script = paths::repo_root().join("test-harness/py/setup-mcp-venv.sh");
-    let out = Command::new("bash")
-        .arg(&script)
-        .stderr(Stdio::inherit())
-        .output()
-        .unwrap_or_else(|e| panic!("running {}: {e}", script.display()));
-    assert!(
-        out.status.success(),
-        "{} failed ({}): could `mcp` be installed from PyPI?",
-        script.display(),
-        out.status
-    );
-    std::path::PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
-}
 
 /// `py/mcp_server.py` running: its port, and each line it prints after that
 /// (the tools it actually ran). Killed on drop.

@@ -19,7 +19,7 @@ use test_harness::client::{self, BodyEnding, Response};
 use test_harness::{paths, plugin_config, BodyEnd, Chunking, Envoy, Key, MockAgent, Reply, Token};
 
 use common::sse::{self, denied_event};
-use common::{provider_with_roles, show, start_envoy, stream_fixtures};
+use common::{assert_counter, counter, provider_with_roles, show, start_envoy, stream_fixtures};
 
 const WAIT: Duration = Duration::from_secs(20);
 
@@ -93,20 +93,6 @@ fn fetch(envoy: &Envoy, path: &str, token: &str, h2c: bool) -> Response {
         req = req.h2c();
     }
     req.send_blocking().unwrap()
-}
-
-fn counter(envoy: &Envoy, name: &str) -> u64 {
-    envoy.counter(name).unwrap_or(0)
-}
-
-/// Waits for `name` to reach `value` and checks it went no further.
-fn assert_counter(envoy: &Envoy, name: &str, value: u64) {
-    if value > 0 {
-        envoy
-            .wait_counter(name, value, Duration::from_secs(10))
-            .unwrap_or_else(|e| panic!("{e}"));
-    }
-    assert_eq!(counter(envoy, name), value, "{name}");
 }
 
 #[test]

