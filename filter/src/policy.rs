@@ -100,6 +100,22 @@ impl Allowlist {
 }
 
 #[cfg(test)]
+impl Allowlist {
+    /// An allowlist of exactly these entries (as `tools.default`), for tests.
+    pub fn of(entries: &[&str]) -> Allowlist {
+        let tools = ToolsConfig {
+            roles: vec![],
+            default: entries
+                .iter()
+                .map(|e| ToolPattern::parse(e).unwrap())
+                .collect(),
+            max_frame_bytes: 65536,
+        };
+        Allowlist::for_roles(&tools, [])
+    }
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
     use wasm_bindgen_test::wasm_bindgen_test;

@@ -1,6 +1,5 @@
 use super::*;
 use crate::config::{ClaimPath, Config, SessionConfig};
-use crate::policy::ToolPattern;
 use wasm_bindgen_test::wasm_bindgen_test;
 
 const ISS: &str = "https://issuer.example";
@@ -106,18 +105,6 @@ fn session_sent(plan: &HeaderPlan) -> &str {
         .collect();
     assert_eq!(values.len(), 1);
     values[0]
-}
-
-fn allowlist(entries: &[&str]) -> Allowlist {
-    let tools = crate::config::ToolsConfig {
-        roles: vec![],
-        default: entries
-            .iter()
-            .map(|e| ToolPattern::parse(e).unwrap())
-            .collect(),
-        max_frame_bytes: 65536,
-    };
-    Allowlist::for_roles(&tools, [])
 }
 
 #[test]
@@ -263,11 +250,11 @@ fn claim_paths_take_the_first_of_duplicate_members() {
 #[wasm_bindgen_test]
 fn allowed_tools_header_carries_the_joined_allowlist() {
     let c = cfg(&[], &[], Some("Allowed-Tools"));
-    let list = allowlist(&["search_filings", "report_*"]);
+    let list = Allowlist::of(&["search_filings", "report_*"]);
     let plan = shape(&c, &request(&[]), None, Some(&list)).unwrap();
     assert_eq!(get(&plan, "Allowed-Tools"), Some("search_filings,report_*"));
 
-    let plan = shape(&c, &request(&[]), None, Some(&allowlist(&[]))).unwrap();
+    let plan = shape(&c, &request(&[]), None, Some(&Allowlist::of(&[]))).unwrap();
     assert_eq!(
         get(&plan, "Allowed-Tools"),
         Some(""),
@@ -294,7 +281,7 @@ fn bypassed_requests_get_no_claim_headers() {
         ("x-request-id", "r"),
         ("x-amzn-bedrock-agentcore-runtime-custom-user-sub", "x"),
     ]);
-    let plan = shape(&c, &req, None, Some(&allowlist(&["time_now"]))).unwrap();
+    let plan = shape(&c, &req, None, Some(&Allowlist::of(&["time_now"]))).unwrap();
     assert_eq!(get(&plan, "User-Sub"), None);
     assert_eq!(get(&plan, "Request-Id"), Some("r"));
     assert_eq!(get(&plan, "Tools"), Some("time_now"));
@@ -332,7 +319,7 @@ fn over_twenty_own_headers_drop_in_config_order() {
     );
     let token = claims(&token_text);
     let caller = Caller::from_claims(&token).unwrap();
-    let plan = shape(&c, &req, Some(&caller), Some(&allowlist(&["*"]))).unwrap();
+    let plan = shape(&c, &req, Some(&caller), Some(&Allowlist::of(&["*"]))).unwrap();
     assert_eq!(custom_count(&plan), 20);
     assert_eq!(get(&plan, "F0"), Some("v"));
     assert_eq!(get(&plan, "C11"), Some("v11"));

@@ -52,28 +52,15 @@ impl ToolName {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::ToolsConfig;
     use wasm_bindgen_test::wasm_bindgen_test;
-
-    fn allowlist(entries: &[&str]) -> Allowlist {
-        let tools = ToolsConfig {
-            roles: vec![],
-            default: entries
-                .iter()
-                .map(|e| ToolPattern::parse(e).unwrap())
-                .collect(),
-            max_frame_bytes: 65536,
-        };
-        Allowlist::for_roles(&tools, [])
-    }
 
     #[test]
     #[wasm_bindgen_test]
     fn unreadable_names_pass_only_an_allow_all_list() {
         let odd = ToolName::from_json(&Json::parse(b"42").unwrap());
         assert_eq!(odd, ToolName::Unreadable("42".into()));
-        assert!(!odd.is_allowed(&allowlist(&["42", "4*"])));
-        assert!(odd.is_allowed(&allowlist(&["*"])));
+        assert!(!odd.is_allowed(&Allowlist::of(&["42", "4*"])));
+        assert!(odd.is_allowed(&Allowlist::of(&["*"])));
         let missing = ToolName::all_of(&Json::parse(b"{}").unwrap(), "name");
         assert_eq!(missing, [ToolName::Unreadable(String::new())]);
     }
@@ -90,7 +77,7 @@ mod tests {
                 ToolName::Named("x".into())
             ]
         );
-        assert!(names[0].is_allowed(&allowlist(&["get_weather"])));
-        assert!(!names[1].is_allowed(&allowlist(&["get_weather"])));
+        assert!(names[0].is_allowed(&Allowlist::of(&["get_weather"])));
+        assert!(!names[1].is_allowed(&Allowlist::of(&["get_weather"])));
     }
 }

@@ -190,7 +190,7 @@ fn hand_known_tool_frames_match_the_reference_splitter() {
 #[wasm_bindgen_test]
 fn allow_all_passes_every_fixture_byte_identical() {
     for f in FIXTURES {
-        let r = check(f, &allowlist(&["*"]), f.bytes);
+        let r = check(f, &Allowlist::of(&["*"]), f.bytes);
         assert!(!r.cut && r.denied == 0, "{}", f.file);
         // Each fixture calls each of its tools once; restatements (Responses
         // `.done`) are checked but not counted again.
@@ -204,7 +204,7 @@ fn exactly_the_fixture_tools_allowed_passes_byte_identical() {
     for f in FIXTURES {
         // Same path as allow-all but for the name checks: no split points needed
         // beyond the whole, bytewise and random chunkings.
-        let r = check_at(f, &allowlist(f.tools), f.bytes, &[]);
+        let r = check_at(f, &Allowlist::of(f.tools), f.bytes, &[]);
         assert!(!r.cut && r.allowed == f.tools.len() as u32, "{}", f.file);
     }
 }
@@ -217,7 +217,7 @@ fn denied_tool_cuts_exactly_before_its_first_frame() {
         for (index, name) in f.first_call {
             let others: Vec<&str> = f.tools.iter().copied().filter(|t| t != name).collect();
             let expected = cut_before(&frames[..*index].concat(), name);
-            let r = check(f, &allowlist(&others), &expected);
+            let r = check(f, &Allowlist::of(&others), &expected);
             assert!(r.cut && r.denied == 1, "{}", f.file);
         }
     }
@@ -230,8 +230,12 @@ fn prefix_patterns_apply_to_fixture_names() {
     assert_eq!(f.file, "openai_chat_parallel_tool_calls.sse");
     let frames = reference_frames(f.bytes);
     let expected = cut_before(&frames[..13].concat(), "get_stock_price");
-    check(f, &allowlist(&["GetWeather*", "get_weather"]), &expected);
-    check(f, &allowlist(&["Get*", "get_*"]), f.bytes);
+    check(
+        f,
+        &Allowlist::of(&["GetWeather*", "get_weather"]),
+        &expected,
+    );
+    check(f, &Allowlist::of(&["Get*", "get_*"]), f.bytes);
 }
 
 #[test]
@@ -260,13 +264,13 @@ fn framer_gives_the_same_frames_at_every_split_point() {
 fn every_split_point_of_every_fixture() {
     for f in FIXTURES {
         let all: Vec<usize> = (0..=f.bytes.len()).collect();
-        check_at(f, &allowlist(&["*"]), f.bytes, &all);
+        check_at(f, &Allowlist::of(&["*"]), f.bytes, &all);
         let frames = reference_frames(f.bytes);
         for (index, name) in f.first_call {
             let others: Vec<&str> = f.tools.iter().copied().filter(|t| t != name).collect();
             check_at(
                 f,
-                &allowlist(&others),
+                &Allowlist::of(&others),
                 &cut_before(&frames[..*index].concat(), name),
                 &all,
             );

@@ -7,7 +7,7 @@ use wasm_bindgen_test::wasm_bindgen_test;
 #[test]
 #[wasm_bindgen_test]
 fn complete_frames_go_out_as_soon_as_they_are_complete() {
-    let mut g = StreamGuard::new(allowlist(&["*"]), 65536);
+    let mut g = StreamGuard::new(Allowlist::of(&["*"]), 65536);
     let r = g.on_chunk(b"data: a\n\ndata: b", false);
     assert_eq!(r.output, b"data: a\n\n");
     assert_eq!(r.verdict, Verdict::Continue);
@@ -23,7 +23,7 @@ fn complete_frames_go_out_as_soon_as_they_are_complete() {
 #[test]
 #[wasm_bindgen_test]
 fn a_cut_sends_the_frames_before_then_the_event_then_nothing() {
-    let mut g = StreamGuard::new(allowlist(&["good"]), 65536);
+    let mut g = StreamGuard::new(Allowlist::of(&["good"]), 65536);
     let r = g.on_chunk(
         b"event: tool_call\ndata: {\"name\":\"good\"}\n\nevent: tool_call\ndata: {\"name\":\"bad\"}\n\ndata: later\n\n",
         false,
@@ -46,7 +46,7 @@ fn a_cut_sends_the_frames_before_then_the_event_then_nothing() {
 #[test]
 #[wasm_bindgen_test]
 fn the_error_event_is_exactly_the_spec_bytes() {
-    let mut g = StreamGuard::new(allowlist(&[]), 65536);
+    let mut g = StreamGuard::new(Allowlist::of(&[]), 65536);
     let r = g.on_chunk(
         b"event: tool_call\ndata: {\"name\":\"get_weather\"}\n\n",
         true,
@@ -60,7 +60,7 @@ fn the_error_event_is_exactly_the_spec_bytes() {
 #[test]
 #[wasm_bindgen_test]
 fn a_hostile_name_cannot_inject_lines_into_the_error_event() {
-    let mut g = StreamGuard::new(allowlist(&[]), 65536);
+    let mut g = StreamGuard::new(Allowlist::of(&[]), 65536);
     let r = g.on_chunk(
         b"event: tool_call\ndata: {\"name\":\"x\\r\\n\\nevent: tool_call\\ndata: \\\"\"}\n\n",
         true,
@@ -74,7 +74,7 @@ fn a_hostile_name_cannot_inject_lines_into_the_error_event() {
 #[test]
 #[wasm_bindgen_test]
 fn counts_distinct_names_per_frame() {
-    let mut g = StreamGuard::new(allowlist(&["*"]), 65536);
+    let mut g = StreamGuard::new(Allowlist::of(&["*"]), 65536);
     let parallel = br#"data: {"choices":[{"delta":{"tool_calls":[{"function":{"name":"a"}},{"function":{"name":"b"}},{"function":{"name":"a"}}]}}]}
 
 "#;
@@ -90,7 +90,7 @@ fn counts_distinct_names_per_frame() {
 #[test]
 #[wasm_bindgen_test]
 fn restated_calls_are_checked_again_but_counted_once() {
-    let mut g = StreamGuard::new(allowlist(&["a"]), 65536);
+    let mut g = StreamGuard::new(Allowlist::of(&["a"]), 65536);
     let start = br#"data: {"type":"tool-input-start","toolCallId":"c1","toolName":"a"}
 
 "#;
@@ -120,7 +120,7 @@ fn restated_calls_are_checked_again_but_counted_once() {
 #[test]
 #[wasm_bindgen_test]
 fn frame_too_large_cut_names_the_limit() {
-    let mut g = StreamGuard::new(allowlist(&["*"]), 16);
+    let mut g = StreamGuard::new(Allowlist::of(&["*"]), 16);
     let r = g.on_chunk(b"data: ok\n\ndata: 0123456789x", false);
     assert_eq!(
         r.verdict,
@@ -139,10 +139,10 @@ fn mcp_tools_list_frames_are_rewritten_in_the_stream() {
     let kept = br#"{"jsonrpc":"2.0","id":1,"result":{"tools":[{"name":"good","inputSchema":{}}]}}"#;
     let input = [&b"event: message\r\nid: 7\r\ndata: "[..], list, b"\r\n\r\n"].concat();
     let expected = [&b"event: message\r\nid: 7\r\ndata: "[..], kept, b"\r\n\r\n"].concat();
-    let r = assert_every_chunking(&input, &allowlist(&["good"]), 65536, &expected);
+    let r = assert_every_chunking(&input, &Allowlist::of(&["good"]), 65536, &expected);
     assert_eq!((r.allowed, r.denied, r.cut), (0, 0, false));
     // Unchanged for a caller who may use both, and for other event types.
-    assert_every_chunking(&input, &allowlist(&["good", "bad"]), 65536, &input);
+    assert_every_chunking(&input, &Allowlist::of(&["good", "bad"]), 65536, &input);
     let other = [&b"event: other\ndata: "[..], list, b"\n\n"].concat();
-    assert_every_chunking(&other, &allowlist(&["good"]), 65536, &other);
+    assert_every_chunking(&other, &Allowlist::of(&["good"]), 65536, &other);
 }

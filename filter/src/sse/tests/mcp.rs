@@ -28,14 +28,14 @@ fn denied_body(verdict: McpRequestVerdict) -> String {
 fn fixture_requests_are_allowed_or_denied_with_the_exact_body() {
     for body in [SPEC_REQUEST, SDK_REQUEST] {
         assert_eq!(
-            check_request(body, &allowlist(&["get_weather"])),
+            check_request(body, &Allowlist::of(&["get_weather"])),
             McpRequestVerdict::Allowed { calls: 1 }
         );
         assert_eq!(
-            check_request(body, &allowlist(&["get_*"])),
+            check_request(body, &Allowlist::of(&["get_*"])),
             McpRequestVerdict::Allowed { calls: 1 }
         );
-        let verdict = check_request(body, &allowlist(&["search"]));
+        let verdict = check_request(body, &Allowlist::of(&["search"]));
         assert!(matches!(
             verdict,
             McpRequestVerdict::Denied {
@@ -64,12 +64,12 @@ fn ids_are_copied_verbatim() {
             r#"{{"jsonrpc":"2.0","id":{shown},"error":{{"code":-32003,"message":"tool \"x\" is not allowed"}}}}"#
         );
         assert_eq!(
-            denied_body(check_request(body.as_bytes(), &allowlist(&[]))),
+            denied_body(check_request(body.as_bytes(), &Allowlist::of(&[]))),
             expected
         );
     }
     let no_id = br#"{"jsonrpc":"2.0","method":"tools/call","params":{"name":"x"}}"#;
-    assert!(denied_body(check_request(no_id, &allowlist(&[])))
+    assert!(denied_body(check_request(no_id, &Allowlist::of(&[])))
         .starts_with(r#"{"jsonrpc":"2.0","id":null,"#));
 }
 
@@ -82,7 +82,7 @@ fn a_batch_gets_an_array_of_errors_for_its_denied_calls() {
       {"jsonrpc":"2.0","method":"notifications/initialized"},
       {"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"wo\"rse"}}
     ]"#;
-    let verdict = check_request(body, &allowlist(&["ok"]));
+    let verdict = check_request(body, &Allowlist::of(&["ok"]));
     assert!(matches!(
         verdict,
         McpRequestVerdict::Denied {
@@ -97,7 +97,7 @@ fn a_batch_gets_an_array_of_errors_for_its_denied_calls() {
     );
     let all_ok = br#"[{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"ok"}}]"#;
     assert_eq!(
-        check_request(all_ok, &allowlist(&["ok"])),
+        check_request(all_ok, &Allowlist::of(&["ok"])),
         McpRequestVerdict::Allowed { calls: 1 }
     );
 }
@@ -105,7 +105,7 @@ fn a_batch_gets_an_array_of_errors_for_its_denied_calls() {
 #[test]
 #[wasm_bindgen_test]
 fn duplicate_keys_escapes_and_missing_names() {
-    let deny = |body: &str| check_request(body.as_bytes(), &allowlist(&["ok"]));
+    let deny = |body: &str| check_request(body.as_bytes(), &Allowlist::of(&["ok"]));
     assert!(matches!(
         deny(r#"{"id":1,"method":"tools/call","params":{"name":"ok","name":"bad"}}"#),
         McpRequestVerdict::Denied { .. }
@@ -142,7 +142,7 @@ fn duplicate_keys_escapes_and_missing_names() {
     assert_eq!(
         check_request(
             br#"{"id":1,"method":"tools/call","params":{}}"#,
-            &allowlist(&["*"])
+            &Allowlist::of(&["*"])
         ),
         McpRequestVerdict::Allowed { calls: 1 }
     );
@@ -151,7 +151,7 @@ fn duplicate_keys_escapes_and_missing_names() {
 #[test]
 #[wasm_bindgen_test]
 fn other_requests_pass() {
-    let list = allowlist(&[]);
+    let list = Allowlist::of(&[]);
     assert_eq!(
         check_request(br#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#, &list),
         McpRequestVerdict::Pass
@@ -174,7 +174,7 @@ fn other_requests_pass() {
 #[test]
 #[wasm_bindgen_test]
 fn bodies_only_lax_servers_parse_are_denied() {
-    let list = allowlist(&["ok"]);
+    let list = Allowlist::of(&["ok"]);
     let nan = br#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"bad","x":NaN}}"#;
     assert_eq!(
         denied_body(check_request(nan, &list)),
@@ -218,7 +218,8 @@ const PRETTY_LIST: &str = r#"{
 }"#;
 
 fn filtered(body: &str, entries: &[&str]) -> Option<String> {
-    filter_tools_list(body.as_bytes(), &allowlist(entries)).map(|b| String::from_utf8(b).unwrap())
+    filter_tools_list(body.as_bytes(), &Allowlist::of(entries))
+        .map(|b| String::from_utf8(b).unwrap())
 }
 
 #[test]
@@ -305,7 +306,7 @@ fn frame_of(raw: &[u8]) -> (Vec<u8>, Option<Vec<u8>>) {
     let frame = framer.next_frame(true).unwrap().unwrap();
     (
         frame.raw.to_vec(),
-        filter_tools_list_frame(&frame, &allowlist(&["a"])),
+        filter_tools_list_frame(&frame, &Allowlist::of(&["a"])),
     )
 }
 

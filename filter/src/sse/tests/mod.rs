@@ -13,20 +13,7 @@ mod whatwg;
 
 use super::error_event::tool_denied_event;
 use super::guard::{StreamGuard, Verdict};
-use crate::config::ToolsConfig;
-use crate::policy::{Allowlist, ToolPattern};
-
-pub fn allowlist(entries: &[&str]) -> Allowlist {
-    let tools = ToolsConfig {
-        roles: vec![],
-        default: entries
-            .iter()
-            .map(|e| ToolPattern::parse(e).unwrap())
-            .collect(),
-        max_frame_bytes: 65536,
-    };
-    Allowlist::for_roles(&tools, [])
-}
+use crate::policy::Allowlist;
 
 /// A tiny deterministic PRNG (xorshift64*), so tests need no crate.
 pub struct Rng(u64);

@@ -188,7 +188,7 @@ fn generated_streams_under_random_chunkings() {
         let built: Vec<(usize, usize)> = frames.iter().map(|(s, e, _)| (*s, *e)).collect();
         assert_eq!(reference, built, "case {case}: {:?}", Lossy(&input));
 
-        let list = allowlist(&["ok_*"]);
+        let list = Allowlist::of(&["ok_*"]);
         let expected = match frames
             .iter()
             .find(|(_, _, t)| t.as_deref() == Some("bad_x"))
@@ -229,7 +229,7 @@ fn generated_streams_under_random_chunkings() {
         // Allow-all: the input, byte for byte.
         let chunks = &random_chunkings(&input, case + 1000, 1)[0];
         assert_eq!(
-            Lossy(&run(&allowlist(&["*"]), 65536, chunks).output),
+            Lossy(&run(&Allowlist::of(&["*"]), 65536, chunks).output),
             Lossy(&input),
             "case {case} allow-all"
         );

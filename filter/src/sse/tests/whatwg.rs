@@ -12,17 +12,17 @@ fn assert_cut(before: &[u8], tool_frame: &[u8], after: &[u8], name: &str) {
     let input = [before, tool_frame, after].concat();
     let r = assert_every_chunking(
         &input,
-        &allowlist(&["good"]),
+        &Allowlist::of(&["good"]),
         65536,
         &cut_before(before, name),
     );
     assert_eq!((r.denied, r.cut), (1, true));
-    let r = assert_every_chunking(&input, &allowlist(&["*"]), 65536, &input);
+    let r = assert_every_chunking(&input, &Allowlist::of(&["*"]), 65536, &input);
     assert!(r.allowed >= 1 && !r.cut);
 }
 
 fn assert_passes(input: &[u8]) {
-    let r = assert_every_chunking(input, &allowlist(&["good"]), 65536, input);
+    let r = assert_every_chunking(input, &Allowlist::of(&["good"]), 65536, input);
     assert_eq!((r.denied, r.cut), (0, false));
 }
 
@@ -269,13 +269,18 @@ fn frame_over_max_frame_bytes_is_a_stream_error() {
     let input = [&before[..], big.as_bytes(), b"data: after\n\n"].concat();
     let mut expected = before.to_vec();
     expected.extend_from_slice(&error_event_stream(&frame_too_large_message(100)));
-    let r = assert_every_chunking(&input, &allowlist(&["*"]), 100, &expected);
+    let r = assert_every_chunking(&input, &Allowlist::of(&["*"]), 100, &expected);
     assert!(r.cut && r.denied == 0);
     // An unterminated tail over the limit at the end of the stream, too.
     let input = [&before[..], format!("data: {}", "x".repeat(200)).as_bytes()].concat();
-    assert_every_chunking(&input, &allowlist(&["*"]), 100, &expected);
+    assert_every_chunking(&input, &Allowlist::of(&["*"]), 100, &expected);
     // A frame of exactly the limit passes.
     let exact = format!("data: {}\n\n", "x".repeat(92));
     assert_eq!(exact.len(), 100);
-    assert_every_chunking(exact.as_bytes(), &allowlist(&["*"]), 100, exact.as_bytes());
+    assert_every_chunking(
+        exact.as_bytes(),
+        &Allowlist::of(&["*"]),
+        100,
+        exact.as_bytes(),
+    );
 }
