@@ -47,8 +47,6 @@ pub struct RequestState {
     found: Option<FoundToken>,
     /// Set once the request may go upstream.
     pub identity: Option<Identity>,
-    /// The session id the client sent or was given (for the response header).
-    pub client_session: Option<String>,
     /// When the request arrived: a wait for keys counts from here.
     arrived_ms: u64,
     /// An MCP JSON-RPC body is read whole and checked before it goes upstream.
@@ -193,7 +191,6 @@ impl RequestState {
                             );
                         }
                     }
-                    self.client_session = Some(plan.session.client);
                 }
                 Err(e) => return self.answer(host, answers::invalid_session_id(&e.to_string())),
             }
