@@ -3,17 +3,16 @@
 
 use super::base64url;
 use super::roca;
+use super::rsa::RsaPublicKey;
 use super::signature::{Ed25519PublicKey, P256PublicKey, VerifyingKey};
 use crate::config::Algorithm;
 use crate::json::Json;
-use jwt_compact::alg::{Hs256Key, RsaPublicKey, VerifyingKey as _};
-use jwt_compact::jwk::JsonWebKey;
-use std::borrow::Cow;
+use jwt_compact::alg::{Hs256Key, VerifyingKey as _};
 use std::fmt;
 
 /// RFC 7518 §3.3: RSA keys of 2048 bits or more.
 pub const MIN_RSA_BITS: usize = 2048;
-/// The rsa crate's limit, which also bounds the cost of one verification.
+/// Bounds the cost of one verification (the rsa crate's limit too).
 pub const MAX_RSA_BITS: usize = 4096;
 /// RFC 7518 §3.2: an HS256 key at least as long as the hash output.
 pub const MIN_HMAC_BYTES: usize = 32;
@@ -250,15 +249,9 @@ fn rsa(value: &Json) -> Result<(VerifyingKey, Vec<u8>), KeyProblem> {
     if roca::has_fingerprint(n_digits) {
         return Err(KeyProblem::RsaRocaVulnerable);
     }
-    let jwk = JsonWebKey::Rsa {
-        modulus: Cow::Borrowed(n_digits),
-        public_exponent: Cow::Borrowed(&e),
-        private_parts: None,
-    };
-    // RsaPublicKey::new refuses an even or too-large modulus and an exponent
-    // that is even, 1, or above 2^33 - 1.
+    // Refuses an even modulus and an exponent that is even, 1, or above 2^32 - 1.
     let key =
-        RsaPublicKey::try_from(&jwk).map_err(|err| KeyProblem::RsaInvalid(err.to_string()))?;
+        RsaPublicKey::new(n_digits, &e).map_err(|err| KeyProblem::RsaInvalid(err.to_string()))?;
     let mut material = n_digits.to_vec();
     material.extend_from_slice(strip_leading_zeros(&e));
     Ok((VerifyingKey::Rsa(Box::new(key)), material))

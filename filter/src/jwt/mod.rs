@@ -31,6 +31,7 @@ pub mod jwks;
 pub mod jwks_cache;
 pub mod reason;
 mod roca;
+pub mod rsa;
 pub mod signature;
 pub mod token;
 pub mod verify;

@@ -1,12 +1,14 @@
-//! Signature verification with jwt-compact's algorithms, on keys parsed once.
+//! Signature verification on keys parsed once: RSA with our own [`super::rsa`],
+//! the others with jwt-compact's algorithms.
 //!
 //! jwt-compact's own token type is not used: its parsing is more lenient than
 //! [`super::token`] and it checks neither `iss` nor `aud`. Only its
 //! `Algorithm::verify_signature` is used, after the signature length is checked
 //! here (its HMAC and Ed25519 signature constructors assume the right length).
 
+use super::rsa::{Hash, RsaPublicKey};
 use crate::config::Algorithm;
-use jwt_compact::alg::{Ed25519, Es256, Hs256, Hs256Key, Rsa, RsaPublicKey};
+use jwt_compact::alg::{Ed25519, Es256, Hs256, Hs256Key};
 use jwt_compact::{Algorithm as JwtAlgorithm, AlgorithmSignature};
 
 /// The P-256 public key type jwt-compact's `Es256` verifies with (p256's).
@@ -57,12 +59,24 @@ impl VerifyingKey {
     pub fn verifies(&self, alg: Algorithm, signing_input: &[u8], signature: &[u8]) -> bool {
         use Algorithm::*;
         match (self, alg) {
-            (VerifyingKey::Rsa(key), RS256) => check(&Rsa::rs256(), key, signing_input, signature),
-            (VerifyingKey::Rsa(key), RS384) => check(&Rsa::rs384(), key, signing_input, signature),
-            (VerifyingKey::Rsa(key), RS512) => check(&Rsa::rs512(), key, signing_input, signature),
-            (VerifyingKey::Rsa(key), PS256) => check(&Rsa::ps256(), key, signing_input, signature),
-            (VerifyingKey::Rsa(key), PS384) => check(&Rsa::ps384(), key, signing_input, signature),
-            (VerifyingKey::Rsa(key), PS512) => check(&Rsa::ps512(), key, signing_input, signature),
+            (VerifyingKey::Rsa(key), RS256) => {
+                key.verify_pkcs1v15(Hash::Sha256, signing_input, signature)
+            }
+            (VerifyingKey::Rsa(key), RS384) => {
+                key.verify_pkcs1v15(Hash::Sha384, signing_input, signature)
+            }
+            (VerifyingKey::Rsa(key), RS512) => {
+                key.verify_pkcs1v15(Hash::Sha512, signing_input, signature)
+            }
+            (VerifyingKey::Rsa(key), PS256) => {
+                key.verify_pss(Hash::Sha256, signing_input, signature)
+            }
+            (VerifyingKey::Rsa(key), PS384) => {
+                key.verify_pss(Hash::Sha384, signing_input, signature)
+            }
+            (VerifyingKey::Rsa(key), PS512) => {
+                key.verify_pss(Hash::Sha512, signing_input, signature)
+            }
             (VerifyingKey::P256(key), ES256) => check(&Es256, key, signing_input, signature),
             (VerifyingKey::Ed25519(key), EdDSA) => check(&Ed25519, key, signing_input, signature),
             (VerifyingKey::Hmac(key), HS256) => check(&Hs256, key, signing_input, signature),
@@ -86,7 +100,6 @@ fn check<A: JwtAlgorithm>(
 ) -> bool {
     // Fixed-length signatures (HMAC, ECDSA r||s, Ed25519) must have that length
     // before jwt-compact builds them: its constructors would panic otherwise.
-    // RSA signatures must be exactly the modulus length; the rsa crate checks that.
     if let Some(len) = A::Signature::LENGTH {
         if signature.len() != len.get() {
             return false;
