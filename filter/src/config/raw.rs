@@ -1,23 +1,19 @@
-//! The configuration exactly as written: serde shapes of SPEC "Plugin configuration".
-//! Unknown fields are refused here; every other rule is checked in `validate`.
+//! The configuration exactly as written: the shapes of SPEC "Plugin configuration".
+//! Unknown, duplicate and mistyped fields are refused here; every other rule is
+//! checked in `validate`.
 
-use serde::de::{self, Deserializer, MapAccess, Visitor};
-use serde::Deserialize;
-use std::fmt;
-use std::marker::PhantomData;
+use super::reader::{boolean, list, ordered_map, string, strings, unsigned, Object, Result};
+use crate::json::Json;
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug)]
 pub struct RawConfig {
     pub providers: OrderedMap<RawProvider>,
-    #[serde(default)]
     pub bypass: Vec<RawBypass>,
     pub tools: Option<RawTools>,
     pub agentcore: Option<RawAgentCore>,
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug)]
 pub struct RawProvider {
     pub issuer: String,
     pub audiences: Option<Vec<String>>,
@@ -30,102 +26,202 @@ pub struct RawProvider {
     pub roles_claim: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug)]
 pub struct RawRemoteJwks {
     pub http_uri: RawHttpUri,
     pub cache_duration: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug)]
 pub struct RawHttpUri {
     pub uri: String,
     pub cluster: String,
     pub timeout: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug)]
 pub struct RawLocalJwks {
     pub inline_string: String,
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug)]
 pub struct RawHeaderSource {
     pub name: String,
     pub value_prefix: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug)]
 pub struct RawBypass {
     pub path: Option<String>,
     pub prefix: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug)]
 pub struct RawTools {
-    #[serde(default)]
     pub roles: OrderedMap<Vec<String>>,
-    #[serde(default)]
     pub default: Vec<String>,
     pub max_frame_bytes: Option<u64>,
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug)]
 pub struct RawAgentCore {
-    #[serde(default)]
     pub forward_headers: OrderedMap<String>,
-    #[serde(default)]
     pub claims_to_headers: OrderedMap<String>,
     pub allowed_tools_header: Option<String>,
     pub session: Option<RawSession>,
-    #[serde(default)]
     pub trust_client_custom_headers: bool,
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug)]
 pub struct RawSession {
-    #[serde(default)]
     pub bind_to_subject: bool,
 }
 
-/// A JSON object kept in document order, refusing a name given twice.
-/// Order matters: header mappings are dropped "in config order" when over the limits.
-#[derive(Debug)]
-pub struct OrderedMap<V>(pub Vec<(String, V)>);
+/// A JSON object of free-form names, kept in document order.
+pub type OrderedMap<V> = Vec<(String, V)>;
 
-impl<V> Default for OrderedMap<V> {
-    fn default() -> Self {
-        OrderedMap(Vec::new())
+impl RawConfig {
+    pub fn read(value: &Json) -> Result<RawConfig> {
+        let o = Object::new(value, "", &["providers", "bypass", "tools", "agentcore"])?;
+        Ok(RawConfig {
+            providers: o.required("providers", |v, p| ordered_map(v, p, RawProvider::read))?,
+            bypass: o
+                .optional("bypass", |v, p| list(v, p, RawBypass::read))?
+                .unwrap_or_default(),
+            tools: o.optional("tools", RawTools::read)?,
+            agentcore: o.optional("agentcore", RawAgentCore::read)?,
+        })
     }
 }
 
-impl<'de, V: Deserialize<'de>> Deserialize<'de> for OrderedMap<V> {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct OrderedVisitor<V>(PhantomData<V>);
-        impl<'de, V: Deserialize<'de>> Visitor<'de> for OrderedVisitor<V> {
-            type Value = OrderedMap<V>;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("an object")
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-                let mut entries: Vec<(String, V)> = Vec::new();
-                while let Some(key) = map.next_key::<String>()? {
-                    if entries.iter().any(|(k, _)| *k == key) {
-                        return Err(de::Error::custom(format!("{key:?} is given twice")));
-                    }
-                    let value = map.next_value()?;
-                    entries.push((key, value));
-                }
-                Ok(OrderedMap(entries))
-            }
-        }
-        deserializer.deserialize_map(OrderedVisitor(PhantomData))
+impl RawProvider {
+    fn read(value: &Json, path: &str) -> Result<RawProvider> {
+        let o = Object::new(
+            value,
+            path,
+            &[
+                "issuer",
+                "audiences",
+                "token_use",
+                "algorithms",
+                "remote_jwks",
+                "local_jwks",
+                "from_headers",
+                "clock_skew_seconds",
+                "roles_claim",
+            ],
+        )?;
+        Ok(RawProvider {
+            issuer: o.required("issuer", string)?,
+            audiences: o.optional("audiences", strings)?,
+            token_use: o.optional("token_use", strings)?,
+            algorithms: o.optional("algorithms", strings)?,
+            remote_jwks: o.optional("remote_jwks", RawRemoteJwks::read)?,
+            local_jwks: o.optional("local_jwks", RawLocalJwks::read)?,
+            from_headers: o.optional("from_headers", |v, p| list(v, p, RawHeaderSource::read))?,
+            clock_skew_seconds: o.optional("clock_skew_seconds", unsigned)?,
+            roles_claim: o.optional("roles_claim", string)?,
+        })
+    }
+}
+
+impl RawRemoteJwks {
+    fn read(value: &Json, path: &str) -> Result<RawRemoteJwks> {
+        let o = Object::new(value, path, &["http_uri", "cache_duration"])?;
+        Ok(RawRemoteJwks {
+            http_uri: o.required("http_uri", RawHttpUri::read)?,
+            cache_duration: o.optional("cache_duration", string)?,
+        })
+    }
+}
+
+impl RawHttpUri {
+    fn read(value: &Json, path: &str) -> Result<RawHttpUri> {
+        let o = Object::new(value, path, &["uri", "cluster", "timeout"])?;
+        Ok(RawHttpUri {
+            uri: o.required("uri", string)?,
+            cluster: o.required("cluster", string)?,
+            timeout: o.optional("timeout", string)?,
+        })
+    }
+}
+
+impl RawLocalJwks {
+    fn read(value: &Json, path: &str) -> Result<RawLocalJwks> {
+        let o = Object::new(value, path, &["inline_string"])?;
+        Ok(RawLocalJwks {
+            inline_string: o.required("inline_string", string)?,
+        })
+    }
+}
+
+impl RawHeaderSource {
+    fn read(value: &Json, path: &str) -> Result<RawHeaderSource> {
+        let o = Object::new(value, path, &["name", "value_prefix"])?;
+        Ok(RawHeaderSource {
+            name: o.required("name", string)?,
+            value_prefix: o.optional("value_prefix", string)?,
+        })
+    }
+}
+
+impl RawBypass {
+    fn read(value: &Json, path: &str) -> Result<RawBypass> {
+        let o = Object::new(value, path, &["path", "prefix"])?;
+        Ok(RawBypass {
+            path: o.optional("path", string)?,
+            prefix: o.optional("prefix", string)?,
+        })
+    }
+}
+
+impl RawTools {
+    fn read(value: &Json, path: &str) -> Result<RawTools> {
+        let o = Object::new(value, path, &["roles", "default", "max_frame_bytes"])?;
+        Ok(RawTools {
+            roles: o
+                .optional("roles", |v, p| ordered_map(v, p, strings))?
+                .unwrap_or_default(),
+            default: o.optional("default", strings)?.unwrap_or_default(),
+            max_frame_bytes: o.optional("max_frame_bytes", unsigned)?,
+        })
+    }
+}
+
+impl RawAgentCore {
+    fn read(value: &Json, path: &str) -> Result<RawAgentCore> {
+        let o = Object::new(
+            value,
+            path,
+            &[
+                "forward_headers",
+                "claims_to_headers",
+                "allowed_tools_header",
+                "session",
+                "trust_client_custom_headers",
+            ],
+        )?;
+        Ok(RawAgentCore {
+            forward_headers: o
+                .optional("forward_headers", |v, p| ordered_map(v, p, string))?
+                .unwrap_or_default(),
+            claims_to_headers: o
+                .optional("claims_to_headers", |v, p| ordered_map(v, p, string))?
+                .unwrap_or_default(),
+            allowed_tools_header: o.optional("allowed_tools_header", string)?,
+            session: o.optional("session", RawSession::read)?,
+            trust_client_custom_headers: o
+                .optional("trust_client_custom_headers", boolean)?
+                .unwrap_or(false),
+        })
+    }
+}
+
+impl RawSession {
+    fn read(value: &Json, path: &str) -> Result<RawSession> {
+        let o = Object::new(value, path, &["bind_to_subject"])?;
+        Ok(RawSession {
+            bind_to_subject: o.optional("bind_to_subject", boolean)?.unwrap_or(false),
+        })
     }
 }

@@ -10,14 +10,14 @@ use crate::policy::ToolPattern;
 type Result<T> = std::result::Result<T, ConfigError>;
 
 pub fn validate(raw: RawConfig) -> Result<Config> {
-    if raw.providers.0.is_empty() {
+    if raw.providers.is_empty() {
         return Err(ConfigError::new(
             "providers",
             "at least one provider is required",
         ));
     }
-    let mut providers = Vec::with_capacity(raw.providers.0.len());
-    for (name, p) in raw.providers.0 {
+    let mut providers = Vec::with_capacity(raw.providers.len());
+    for (name, p) in raw.providers {
         let provider = provider(&name, p)?;
         if let Some(other) = providers
             .iter()
@@ -273,8 +273,8 @@ const MAX_MAX_FRAME_BYTES: u64 = 16 * 1024 * 1024;
 const MIN_MAX_FRAME_BYTES: u64 = 1024;
 
 fn tools(t: RawTools) -> Result<ToolsConfig> {
-    let mut roles = Vec::with_capacity(t.roles.0.len());
-    for (role, entries) in t.roles.0 {
+    let mut roles = Vec::with_capacity(t.roles.len());
+    for (role, entries) in t.roles {
         if role.is_empty() {
             return Err(ConfigError::new(
                 "tools.roles",
@@ -335,14 +335,14 @@ fn agentcore(a: RawAgentCore, tools_configured: bool) -> Result<AgentCoreConfig>
         Ok(())
     };
     let mut forward_headers = Vec::new();
-    for (header, suffix) in a.forward_headers.0 {
+    for (header, suffix) in a.forward_headers {
         let path = format!("agentcore.forward_headers.{header}");
         let name = header_name(&path, &header)?;
         claim_suffix(path, &suffix)?;
         forward_headers.push((name, suffix));
     }
     let mut claims_to_headers = Vec::new();
-    for (claim, suffix) in a.claims_to_headers.0 {
+    for (claim, suffix) in a.claims_to_headers {
         let path = format!("agentcore.claims_to_headers.{claim}");
         let claim_path = ClaimPath::parse(&claim).map_err(|e| ConfigError::new(&path, e))?;
         claim_suffix(path, &suffix)?;
