@@ -105,7 +105,7 @@ pub fn classify(line: &[u8]) -> Line<'_> {
 /// The first CR or LF. A plain loop: the compiler vectorises it well enough, and
 /// it is the only pass over most of the bytes.
 fn find_line_break(bytes: &[u8]) -> Option<usize> {
-    bytes.iter().position(|&b| b == b'\n' || b == b'\r')
+    super::scan::find_either(bytes, b'\n', b'\r')
 }
 
 /// UTF-8 with U+FFFD for invalid sequences; no copy when the bytes are valid.
@@ -262,6 +262,7 @@ impl Framer {
                 value_offset,
             } => match name {
                 b"data" => {
+                    data.reserve(value.len() + 1);
                     data.extend_from_slice(value);
                     data.push(b'\n');
                     let value_start = start

@@ -23,6 +23,7 @@
 //! in the unescaped text. Escapes other than `\u` only produce `"`, `\`, `/` and
 //! control characters, none of which occur in a marker.
 
+use super::scan::{find_either, Needles};
 use std::borrow::Cow;
 
 /// A `data` that contains none of these (after unescaping) cannot be a tool call of
@@ -52,7 +53,7 @@ pub const UNPARSED_TOOL_MARKERS: [&str; 7] = [
 /// Borrowed when there is nothing to decode.
 pub fn unescaped(text: &[u8]) -> Cow<'_, [u8]> {
     let special = |b: &u8| *b == b'\\' || *b == 0;
-    if !text.iter().any(special) {
+    if find_either(text, b'\\', 0).is_none() {
         return Cow::Borrowed(text);
     }
     let mut out = Vec::with_capacity(text.len());
@@ -127,22 +128,19 @@ fn hex4(bytes: &[u8]) -> Option<u32> {
     })
 }
 
-/// True if `haystack` contains any of `needles` (ASCII). The search runs on
-/// `str` so that it is the standard library's substring search; bytes that are not
-/// UTF-8 become U+FFFD first, which never creates or removes an ASCII byte.
-pub fn contains_any(haystack: &[u8], needles: &[&str]) -> bool {
-    let text = String::from_utf8_lossy(haystack);
-    needles.iter().any(|n| text.contains(n))
-}
+pub use super::scan::contains_any;
+
+const PARSE_SET: Needles<'static> = Needles::new(&PARSE_MARKERS);
+const UNPARSED_SET: Needles<'static> = Needles::new(&UNPARSED_TOOL_MARKERS);
 
 /// Could `data` be a tool call of one of the JSON dialects? False means certainly not.
 pub fn may_hold_tool_call(data: &[u8]) -> bool {
-    contains_any(&unescaped(data), &PARSE_MARKERS)
+    PARSE_SET.in_bytes(&unescaped(data))
 }
 
 /// Does text that failed to parse look like a tool call to a laxer client?
 pub fn looks_like_tool_call(text: &[u8]) -> bool {
-    contains_any(&unescaped(text), &UNPARSED_TOOL_MARKERS)
+    UNPARSED_SET.in_bytes(&unescaped(text))
 }
 
 #[cfg(test)]

@@ -5,7 +5,8 @@
 //! [`StreamGuard`] and sends what it returns.
 //!
 //! - [`framer`]: WHATWG event-stream frames out of arbitrarily split chunks.
-//! - [`markers`]: the cheap byte test that decides which frames are parsed.
+//! - [`markers`]: the cheap byte test that decides which frames are parsed
+//!   ([`scan`]: the byte searches under it and the framer).
 //! - [`dialects`]: tool calls per SPEC's table, every candidate name.
 //! - [`guard`]: forward, or cut with the error event ([`error_event`]).
 //! - [`mcp`]: JSON-RPC `tools/call` and `tools/list` ([`json_spans`] keeps bytes).
@@ -17,6 +18,7 @@ pub mod guard;
 pub mod json_spans;
 pub mod markers;
 pub mod mcp;
+pub mod scan;
 pub mod tool_name;
 
 #[cfg(test)]
