@@ -17,6 +17,6 @@ ensure_target() {
   fi
 }
 
-# The module Envoy loads.
-WASM="$ROOT/target/wasm32-wasip1/release/toolguard.wasm"
+# The module Envoy loads (where cargo builds it: $CARGO_TARGET_DIR if set).
+WASM="${CARGO_TARGET_DIR:-$ROOT/target}/wasm32-wasip1/release/toolguard.wasm"
 export WASM

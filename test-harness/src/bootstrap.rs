@@ -32,6 +32,7 @@ pub struct Bootstrap {
     log_level: String,
     component_log_levels: Vec<(String, String)>,
     generate_request_id: bool,
+    max_request_headers_kb: Option<u32>,
 }
 
 impl Default for Bootstrap {
@@ -58,6 +59,7 @@ impl Bootstrap {
             log_level: "info".into(),
             component_log_levels: Vec::new(),
             generate_request_id: false,
+            max_request_headers_kb: None,
         }
     }
 
@@ -142,6 +144,16 @@ impl Bootstrap {
         self
     }
 
+    /// The HTTP connection manager's `max_request_headers_kb` (Envoy's default
+    /// is 60 KiB; larger request headers get a 431 from Envoy itself, before
+    /// any filter runs). Envoy accepts up to 8192. Over HTTP/2 each single
+    /// header field stays bounded by the HPACK decoder (64 KiB on the wire;
+    /// Envoy 1.40 has no option to raise it): a larger one is a protocol error.
+    pub fn max_request_headers_kb(mut self, kb: u32) -> Bootstrap {
+        self.max_request_headers_kb = Some(kb);
+        self
+    }
+
     /// The filter module this bootstrap loads.
     pub fn wasm_path(&self) -> PathBuf {
         self.wasm.clone().unwrap_or_else(paths::wasm_path)
@@ -196,7 +208,7 @@ impl Bootstrap {
                 },
             },
         });
-        let hcm = json!({
+        let mut hcm = json!({
             "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
             "stat_prefix": "ingress",
             "codec_type": "AUTO",
@@ -227,6 +239,9 @@ impl Bootstrap {
                 },
             ],
         });
+        if let Some(kb) = self.max_request_headers_kb {
+            hcm["max_request_headers_kb"] = json!(kb);
+        }
         let mut clusters = vec![cluster(AGENT_CLUSTER, self.upstream, self.upstream_http2)];
         for (name, addr) in &self.clusters {
             clusters.push(cluster(name, *addr, false));

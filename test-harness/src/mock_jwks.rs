@@ -29,6 +29,12 @@ pub enum JwksMode {
     Fail(u16),
     /// 200 `application/json` whose body is not a JWKS (not even JSON).
     Garbage,
+    /// 200 with exactly this content type and body (JSON without `keys`, an
+    /// HTML error page, a body of many megabytes, ...).
+    Body { content_type: String, body: Bytes },
+    /// 200 `application/json`, the first half of the key set, then the
+    /// connection is aborted (no end of the chunked body).
+    ResetMidBody,
 }
 
 struct State {
@@ -106,6 +112,14 @@ impl MockJwks {
         self.set_mode(JwksMode::Garbage);
     }
 
+    /// Answer 200 with this content type and body.
+    pub fn serve_body(&self, content_type: &str, body: impl Into<Bytes>) {
+        self.set_mode(JwksMode::Body {
+            content_type: content_type.to_string(),
+            body: body.into(),
+        });
+    }
+
     /// Serve the key set normally again.
     pub fn recover(&self) {
         self.set_mode(JwksMode::Serve);
@@ -177,25 +191,75 @@ async fn handle(state: &Mutex<State>, req: Request<Incoming>) -> Response<server
     // Read mode and keys after the delay, so a test can change them while a
     // slow fetch is in flight.
     let (status, content_type, body) = if !is_jwks {
-        (404, "text/plain", Bytes::from_static(b"not found"))
+        (
+            404,
+            "text/plain".to_string(),
+            Bytes::from_static(b"not found"),
+        )
     } else {
         let s = lock(state);
         match &s.mode {
-            JwksMode::Serve => (200, "application/json", Bytes::from(s.keys.to_string())),
-            JwksMode::Fail(code) => (*code, "text/plain", Bytes::from_static(b"jwks failure")),
+            JwksMode::Serve => (
+                200,
+                "application/json".to_string(),
+                Bytes::from(s.keys.to_string()),
+            ),
+            JwksMode::Fail(code) => (
+                *code,
+                "text/plain".to_string(),
+                Bytes::from_static(b"jwks failure"),
+            ),
             JwksMode::Garbage => (
                 200,
-                "application/json",
+                "application/json".to_string(),
                 Bytes::from_static(b"<html>this is not a key set{"),
+            ),
+            JwksMode::Body { content_type, body } => (200, content_type.clone(), body.clone()),
+            JwksMode::ResetMidBody => (
+                200,
+                "application/json".to_string(),
+                Bytes::from(s.keys.to_string()),
             ),
         }
     };
-    let mut resp = Response::new(Full::new(body).map_err(|never| match never {}).boxed());
+    let reset = is_jwks && lock(state).mode == JwksMode::ResetMidBody;
+    let mut resp = if reset {
+        let half = body.slice(..body.len() / 2);
+        Response::new(AbortingBody { first: Some(half) }.boxed())
+    } else {
+        Response::new(Full::new(body).map_err(|never| match never {}).boxed())
+    };
     *resp.status_mut() =
         hyper::StatusCode::from_u16(status).unwrap_or(hyper::StatusCode::INTERNAL_SERVER_ERROR);
     resp.headers_mut().insert(
         hyper::header::CONTENT_TYPE,
-        hyper::header::HeaderValue::from_static(content_type),
+        hyper::header::HeaderValue::from_str(&content_type)
+            .unwrap_or_else(|_| hyper::header::HeaderValue::from_static("text/plain")),
     );
     resp
+}
+
+/// A body that sends one chunk and then fails, which makes hyper abort the
+/// connection mid-body.
+struct AbortingBody {
+    first: Option<Bytes>,
+}
+
+impl hyper::body::Body for AbortingBody {
+    type Data = Bytes;
+    type Error = std::io::Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<std::result::Result<hyper::body::Frame<Bytes>, std::io::Error>>>
+    {
+        std::task::Poll::Ready(Some(match self.first.take() {
+            Some(chunk) => Ok(hyper::body::Frame::data(chunk)),
+            None => Err(std::io::Error::new(
+                std::io::ErrorKind::ConnectionAborted,
+                "mock JWKS: scripted reset",
+            )),
+        }))
+    }
 }

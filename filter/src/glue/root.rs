@@ -4,6 +4,8 @@
 use crate::config::Config;
 use crate::flow::{Fetch, RequestStep, Vm};
 use crate::host::LogLevel;
+use crate::jwt::jwks::MAX_JWKS_BYTES;
+use crate::jwt::jwks_cache;
 use crate::metrics::Metric;
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
@@ -190,7 +192,7 @@ impl Context for Root {
     fn on_http_call_response(
         &mut self,
         token: u32,
-        _headers: usize,
+        num_headers: usize,
         body_size: usize,
         _trailers: usize,
     ) {
@@ -201,19 +203,53 @@ impl Context for Root {
             return;
         };
         let now_ms = host_calls::now_ms();
-        let status = self
-            .get_http_call_response_header(":status")
-            .and_then(|s| s.parse::<u32>().ok());
-        // Anything over the JWKS size limit is refused by the parser; read one byte
-        // more than that so an oversized document is recognised as such.
-        let body = self
-            .get_http_call_response_body(0, body_size.min(crate::jwt::jwks::MAX_JWKS_BYTES + 1))
-            .unwrap_or_default();
-        let result =
-            shared
-                .vm
-                .borrow_mut()
-                .on_fetch_answer(fetch.provider, fetch.id, status, &body, now_ms);
+        // No headers: Envoy's async client gave up on the call without an
+        // answer (an answer over its buffer limit, e.g. a 50 MiB JWKS, or a
+        // stream reset). Envoy then has no response to read: asking for its
+        // headers returns BadArgument, on which the SDK panics and the VM dies.
+        // So nothing is read, and the fetch is a failed one.
+        let status = if num_headers == 0 {
+            None
+        } else {
+            self.get_http_call_response_header(":status")
+                .and_then(|s| s.parse::<u32>().ok())
+        };
+        // A 200 over the JWKS size limit is refused unread: nothing of it is
+        // copied into the VM, the fetch counts as failed, and the log names the
+        // size the endpoint sent. (Envoy itself has buffered the whole answer by
+        // now; the filter cannot bound that.)
+        let oversized = match status {
+            Some(200) => jwks_cache::refuse_oversized(body_size).err(),
+            _ => None,
+        };
+        let result = match oversized {
+            Some(too_large) => {
+                // No status: the cache records a failed fetch (backoff, keys kept).
+                let _ = shared.vm.borrow_mut().on_fetch_answer(
+                    fetch.provider,
+                    fetch.id,
+                    None,
+                    &[],
+                    now_ms,
+                );
+                Err(too_large.to_string())
+            }
+            None => {
+                let body = if status.is_some() && body_size > 0 {
+                    self.get_http_call_response_body(0, body_size.min(MAX_JWKS_BYTES + 1))
+                        .unwrap_or_default()
+                } else {
+                    Vec::new()
+                };
+                shared.vm.borrow_mut().on_fetch_answer(
+                    fetch.provider,
+                    fetch.id,
+                    status,
+                    &body,
+                    now_ms,
+                )
+            }
+        };
         let name = provider_name(&shared, fetch.provider);
         match result {
             Ok(()) => {

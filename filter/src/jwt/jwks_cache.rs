@@ -18,7 +18,7 @@
 //! reports [`JwksCache::on_fetch_ok`] or [`JwksCache::on_fetch_failed`] with it.
 
 use super::authenticator::KeyState;
-use super::jwks::{JwkSet, JwksError};
+use super::jwks::{JwkSet, JwksError, MAX_JWKS_BYTES};
 use crate::config::RemoteJwks;
 use std::time::Duration;
 
@@ -258,6 +258,18 @@ impl JwksCache {
         let shift = self.failures_in_row.saturating_sub(1).min(16);
         let backoff = (FIRST_RETRY_MS << shift).min(MAX_RETRY_MS);
         self.retry_not_before_ms = now_ms.saturating_add(backoff);
+    }
+}
+
+/// Whether a fetched JWKS of `body_size` bytes is refused before it is read:
+/// over [`MAX_JWKS_BYTES`] the glue copies none of it into the VM, reports the
+/// fetch as failed, and logs this error, which names the size the endpoint
+/// sent (the parser would only ever see the bytes copied).
+pub fn refuse_oversized(body_size: usize) -> Result<(), JwksError> {
+    if body_size > MAX_JWKS_BYTES {
+        Err(JwksError::TooLarge { bytes: body_size })
+    } else {
+        Ok(())
     }
 }
 

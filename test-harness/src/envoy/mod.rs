@@ -9,7 +9,7 @@ mod spawner;
 use std::path::Path;
 
 pub use locate::{envoy_command, EnvoyCommand};
-pub use process::{Envoy, START_TIMEOUT};
+pub use process::{wasm_panic_lines, Envoy, START_TIMEOUT};
 
 use crate::{paths, Bootstrap, Error, Result};
 

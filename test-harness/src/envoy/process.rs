@@ -302,6 +302,40 @@ impl Envoy {
         self.child.id()
     }
 
+    /// The pid of the Envoy process itself: [`Envoy::pid`] unless that is a
+    /// wrapper (`func-e run`), in which case the `envoy` process of its
+    /// process group. `None` if no such process is running.
+    pub fn envoy_pid(&self) -> Option<u32> {
+        let pid = self.child.id();
+        if proc_comm(pid).is_some_and(|c| c.starts_with("envoy")) {
+            return Some(pid);
+        }
+        std::fs::read_dir("/proc")
+            .ok()?
+            .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+            .find(|&p| {
+                proc_pgrp(p) == Some(pid) && proc_comm(p).is_some_and(|c| c.starts_with("envoy"))
+            })
+    }
+
+    /// Envoy's resident set size in KiB (`VmRSS` of `/proc/<pid>/status`), if
+    /// it can be read.
+    pub fn rss_kib(&self) -> Option<u64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.envoy_pid()?)).ok()?;
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+    }
+
+    /// Lines of the log that show the filter panicked or its Wasm VM failed:
+    /// the filter's panic hook logs `toolguard: panic: panicked at ...` at
+    /// critical level, and Envoy reports a trapped VM as a failed function
+    /// call (`... failed: Uncaught RuntimeError: unreachable`).
+    pub fn wasm_panic_lines(&self) -> Vec<String> {
+        wasm_panic_lines(&self.log_text())
+    }
+
     /// Whether the process is still running.
     pub fn is_running(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(None))
@@ -339,6 +373,35 @@ impl Drop for Envoy {
             let _ = std::fs::remove_dir_all(&self.dir);
         }
     }
+}
+
+/// See [`Envoy::wasm_panic_lines`].
+pub fn wasm_panic_lines(log: &str) -> Vec<String> {
+    const SIGNS: [&str; 5] = [
+        "toolguard: panic",
+        "panicked",
+        "RuntimeError",
+        "wasm trap",
+        "Wasm VM failed",
+    ];
+    log.lines()
+        .filter(|l| SIGNS.iter().any(|s| l.contains(s)))
+        .map(str::to_string)
+        .collect()
+}
+
+fn proc_comm(pid: u32) -> Option<String> {
+    std::fs::read_to_string(format!("/proc/{pid}/comm"))
+        .ok()
+        .map(|c| c.trim().to_string())
+}
+
+/// The process group of `pid` (field 5 of `/proc/<pid>/stat`).
+fn proc_pgrp(pid: u32) -> Option<u32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) is in parentheses and may hold spaces.
+    let after = stat.rsplit_once(')')?.1;
+    after.split_whitespace().nth(2)?.parse().ok()
 }
 
 fn listener_address(listeners_json: &str, name: &str) -> Option<SocketAddr> {
@@ -404,6 +467,22 @@ mod tests {
             listener_address(json, LISTENER_NAME),
             Some("127.0.0.1:44533".parse().unwrap())
         );
+    }
+
+    #[test]
+    fn panic_lines_are_found_in_the_log() {
+        let log = "[info][wasm] wasm log toolguard: JWKS fetched\n\
+                   [critical][wasm] wasm log toolguard: toolguard: panic: panicked at src/x.rs:1:2:\n\
+                   [error][wasm] Function: proxy_on_response_body failed: Uncaught RuntimeError: unreachable\n";
+        assert_eq!(wasm_panic_lines(log).len(), 2);
+        assert!(wasm_panic_lines("[info] all well\n").is_empty());
+    }
+
+    #[test]
+    fn this_process_group_is_read_from_proc() {
+        let me = std::process::id();
+        assert!(proc_pgrp(me).is_some());
+        assert!(proc_comm(me).is_some());
     }
 
     #[test]

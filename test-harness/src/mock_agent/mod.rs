@@ -207,6 +207,19 @@ impl MockAgent {
         lock(&self.state.requests).clear();
     }
 
+    /// Removes and returns the requests that arrived before `before`, so a
+    /// long run (the soak) can check them in batches and keep memory flat.
+    /// Positions shift: [`MockAgent::wait_client_gone`] and other lookups by
+    /// index no longer match [`RecordedRequest::index`] afterwards.
+    pub fn take_requests_received_before(&self, before: Instant) -> Vec<RecordedRequest> {
+        let mut requests = lock(&self.state.requests);
+        let split = requests
+            .iter()
+            .position(|r| r.received_at >= before)
+            .unwrap_or(requests.len());
+        requests.drain(..split).collect()
+    }
+
     /// Blocks until at least `n` requests arrived; returns them all.
     pub fn wait_requests(&self, n: usize, timeout: Duration) -> Result<Vec<RecordedRequest>> {
         poll_until(timeout, || {

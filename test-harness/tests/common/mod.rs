@@ -1,6 +1,7 @@
 //! Helpers shared by the real-Envoy test files (each file uses a part of them).
 #![allow(dead_code)]
 
+pub mod jwt;
 pub mod sse;
 
 use std::path::{Path, PathBuf};
@@ -136,4 +137,15 @@ pub fn run_python(
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
+}
+
+/// Fails if Envoy's log shows the filter panicked or its Wasm VM failed (see
+/// [`Envoy::wasm_panic_lines`]).
+pub fn assert_no_wasm_panic(envoy: &Envoy) {
+    let lines = envoy.wasm_panic_lines();
+    assert!(
+        lines.is_empty(),
+        "the filter panicked or its VM failed:\n{}",
+        lines.join("\n")
+    );
 }

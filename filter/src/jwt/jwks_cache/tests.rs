@@ -237,3 +237,31 @@ fn built_from_the_remote_config() {
     assert!(c.poll(10 + 79_999).is_none());
     assert!(c.poll(10 + 80_000).is_some());
 }
+
+#[test]
+#[wasm_bindgen_test]
+fn oversized_bodies_are_refused_unread_with_their_real_size() {
+    assert_eq!(refuse_oversized(0), Ok(()));
+    assert_eq!(refuse_oversized(MAX_JWKS_BYTES), Ok(()));
+    let fifty_mib = 50 * 1024 * 1024;
+    let refused = refuse_oversized(fifty_mib).unwrap_err();
+    assert_eq!(refused, JwksError::TooLarge { bytes: fifty_mib });
+    assert!(
+        refused.to_string().contains("52428800 bytes"),
+        "the message names the size sent: {refused}"
+    );
+    // A refused body is a failed fetch: the last good keys stay and the
+    // fetch is retried with backoff.
+    let mut c = cache();
+    fetch(&mut c, 0, &good()).unwrap();
+    let before = c.keys().unwrap().fingerprint();
+    let id = c.poll(CACHE_MS).expect("a refresh is due");
+    c.on_fetch_failed(id, CACHE_MS + 10);
+    assert_eq!(c.fetches_failed(), 1);
+    assert_eq!(c.keys().unwrap().fingerprint(), before);
+    assert!(
+        c.poll(CACHE_MS + 20).is_none(),
+        "retried only after a backoff"
+    );
+    assert!(c.poll(CACHE_MS + 10 + 1_000).is_some());
+}
