@@ -19,6 +19,7 @@
 //! background tokio runtime owned by the harness (see [`runtime`]), so the API
 //! works the same from plain `#[test]` functions and from `#[tokio::test]`.
 
+pub mod bench;
 pub mod bootstrap;
 pub mod client;
 pub mod demo;
