@@ -243,6 +243,9 @@ pub fn markdown(opts: &Options, r: &Results, command: &str) -> String {
         r.empty_wasm_bytes,
         r.empty_wasm_bytes as f64 / 1024.0
     );
+    // The profiles behind the numbers and what was changed: written by hand,
+    // kept with the code so every report carries them.
+    md.push_str(include_str!("findings.md"));
     md
 }
 
