@@ -93,3 +93,28 @@ pub(crate) fn new_run_dir(label: &str) -> Result<PathBuf> {
         .map_err(|e| Error::new(format!("creating {}: {e}", dir.display())))?;
     Ok(dir)
 }
+
+/// Every `streams/*.sse` fixture, sorted by name: (file name, bytes).
+pub fn stream_fixtures() -> Result<Vec<(String, Vec<u8>)>> {
+    let dir = fixtures_dir()?.join("streams");
+    let entries =
+        std::fs::read_dir(&dir).map_err(|e| Error::new(format!("{}: {e}", dir.display())))?;
+    let mut files: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "sse"))
+        .collect();
+    files.sort();
+    files
+        .into_iter()
+        .map(|p| {
+            let bytes =
+                std::fs::read(&p).map_err(|e| Error::new(format!("{}: {e}", p.display())))?;
+            let name = p
+                .file_name()
+                .unwrap_or_default()
+                .to_string_lossy()
+                .into_owned();
+            Ok((name, bytes))
+        })
+        .collect()
+}

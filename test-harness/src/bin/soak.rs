@@ -121,22 +121,7 @@ fn parse_args() -> Result<Options, String> {
 
 // --- randomness ----------------------------------------------------------------
 
-/// SplitMix64: reproducible choices from `--seed` without a `rand` dependency.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-}
+use test_harness::rng::SplitMix64 as Rng;
 
 // --- the streams -----------------------------------------------------------------
 
@@ -151,24 +136,10 @@ struct Fixture {
 }
 
 fn load_fixtures(rng: &mut Rng) -> Vec<Fixture> {
-    let dir = paths::fixtures_dir()
+    paths::stream_fixtures()
         .unwrap_or_else(|e| panic!("{e}"))
-        .join("streams");
-    let mut files: Vec<_> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "sse"))
-        .collect();
-    files.sort();
-    files
         .into_iter()
-        .map(|p| {
-            let bytes = std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
-            let name = p
-                .file_name()
-                .unwrap_or_default()
-                .to_string_lossy()
-                .into_owned();
+        .map(|(name, bytes)| {
             let (_, frame, names) =
                 sse::first_tool_frame(&bytes).unwrap_or_else(|| panic!("{name}: no tool call"));
             let mut denied = bytes[..frame.range.start].to_vec();
@@ -221,14 +192,14 @@ const VARIANTS: usize = 4;
 fn route_all(agent: &MockAgent, fixtures: &[Fixture], rng: &mut Rng) {
     for (i, f) in fixtures.iter().enumerate() {
         for v in 0..VARIANTS {
-            let (c, d) = chunking(v, rng.next());
+            let (c, d) = chunking(v, rng.next_u64());
             agent.route(
                 &format!("/s/{i}/{v}"),
                 Reply::sse(f.bytes.clone()).chunking(c).delay(d),
             );
         }
         for (r, (at, _)) in f.resets.iter().enumerate() {
-            let (c, d) = chunking(1 + r % 3, rng.next());
+            let (c, d) = chunking(1 + r % 3, rng.next_u64());
             agent.route(
                 &format!("/r/{i}/{r}"),
                 Reply::sse(f.bytes.clone())
@@ -241,7 +212,7 @@ fn route_all(agent: &MockAgent, fixtures: &[Fixture], rng: &mut Rng) {
             &format!("/l/{i}"),
             Reply::sse(f.bytes.clone())
                 .chunking(Chunking::Random {
-                    seed: rng.next(),
+                    seed: rng.next_u64(),
                     max: 50,
                 })
                 .delay(Duration::from_millis(2))

@@ -2,6 +2,7 @@
 //! into chunks, pacing, an optional endless-ish tail of frames, and how the
 //! body ends).
 
+use crate::rng::SplitMix64;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -40,7 +41,7 @@ impl Chunking {
                 let mut rng = SplitMix64(*seed);
                 let max = (*max).max(1) as u64;
                 Box::new(std::iter::from_fn(move || {
-                    Some((rng.next() % max) as usize + 1)
+                    Some((rng.next_u64() % max) as usize + 1)
                 }))
             }
             Chunking::Sizes(list) => Box::new(
@@ -57,20 +58,6 @@ impl Chunking {
             out.push(rest.split_to(n));
         }
         out
-    }
-}
-
-/// A tiny deterministic PRNG (SplitMix64): reproducible chunk sizes without a
-/// `rand` dependency.
-struct SplitMix64(u64);
-
-impl SplitMix64 {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
     }
 }
 

@@ -31,20 +31,7 @@ pub fn start_envoy(agent: &MockAgent, config: &Value) -> Envoy {
 
 /// Every `streams/*.sse` fixture, sorted by name: (file name, bytes).
 pub fn stream_fixtures() -> Vec<(String, Vec<u8>)> {
-    let dir = paths::fixtures_dir().unwrap().join("streams");
-    let mut files: Vec<_> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|x| x == "sse"))
-        .collect();
-    files.sort();
-    files
-        .into_iter()
-        .map(|p| {
-            let name = p.file_name().unwrap().to_string_lossy().into_owned();
-            (name, std::fs::read(&p).unwrap())
-        })
-        .collect()
+    paths::stream_fixtures().unwrap()
 }
 
 /// Bytes shown for an assertion message: text, with the length.
