@@ -264,6 +264,31 @@ fn remote_jwks_fields_are_checked() {
     assert_eq!(r.cache_duration, DEFAULT_CACHE_DURATION);
 }
 
+/// Found by the `config` fuzz target: a DEL in the host was accepted and sent
+/// as the JWKS fetch's `:authority` (CR and LF, tab and NUL the same).
+#[test]
+#[wasm_bindgen_test]
+fn control_characters_in_the_jwks_host_are_refused() {
+    // JSON escapes, decoded by the parser.
+    for host in [
+        r"x\u007fy",
+        r"x\r\nx-injected: 1",
+        r"x\ty",
+        r"x\u0000y",
+        "x y",
+    ] {
+        let json = format!(
+            r#"{{"providers":{{"p":{{"issuer":"i","remote_jwks":{{"http_uri":{{"uri":"https://{host}/jwks","cluster":"c"}}}}}}}}}}"#
+        );
+        let e = err(&json);
+        assert!(
+            e.starts_with("providers.p.remote_jwks.http_uri.uri:")
+                && e.ends_with("has no usable host"),
+            "{host}: {e}"
+        );
+    }
+}
+
 #[test]
 #[wasm_bindgen_test]
 fn duplicate_issuers_and_duplicate_names_are_refused() {

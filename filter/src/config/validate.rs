@@ -239,7 +239,13 @@ fn split_uri(uri: &str) -> std::result::Result<(String, String), String> {
         Some(i) => rest.split_at(i),
         None => (rest, "/"),
     };
-    if authority.is_empty() || authority.contains(['@', ' ', '#']) {
+    // The authority goes out as the fetch's `:authority`: a control character
+    // (CR, LF, DEL, ...) there is refused by Envoy at every fetch, so the keys
+    // would never arrive. Refused here, at load, like such a path below.
+    if authority.is_empty()
+        || authority.contains(['@', '#'])
+        || authority.contains(|c: char| c.is_ascii_whitespace() || c.is_ascii_control())
+    {
         return Err(format!("{uri:?} has no usable host"));
     }
     let path = if path.starts_with('?') {
