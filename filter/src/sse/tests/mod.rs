@@ -5,6 +5,8 @@
 //! frame boundaries known by hand or by construction, or from the whole-buffer
 //! reference splitter below.
 
+#[cfg(not(target_arch = "wasm32"))]
+mod chunking;
 mod fixtures;
 mod guard;
 mod mcp;
@@ -194,3 +196,44 @@ pub fn reference_frames(input: &[u8]) -> Vec<&[u8]> {
     }
     frames
 }
+
+/// (event line, data JSON with `@NAME@` and `@ID@`) per dialect of SPEC's table.
+pub(super) const TOOL_TEMPLATES: &[(Option<&str>, &str)] = &[
+    (
+        Some("content_block_start"),
+        r#"{"type":"content_block_start","index":0,"content_block":{"type":"tool_use","id":"@ID@","name":@NAME@,"input":{}}}"#,
+    ),
+    (
+        Some("content_block_start"),
+        r#"{"type":"content_block_start","index":1,"content_block":{"type":"mcp_tool_use","id":"@ID@","name":@NAME@,"server_name":"s","input":{}}}"#,
+    ),
+    (
+        None,
+        r#"{"choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"id":"@ID@","type":"function","function":{"name":@NAME@,"arguments":""}}]}}]}"#,
+    ),
+    (
+        Some("response.output_item.added"),
+        r#"{"type":"response.output_item.added","output_index":0,"item":{"type":"function_call","id":"@ID@","name":@NAME@}}"#,
+    ),
+    (
+        None,
+        r#"{"event":{"contentBlockStart":{"start":{"toolUse":{"toolUseId":"@ID@","name":@NAME@}},"contentBlockIndex":1}}}"#,
+    ),
+    (
+        None,
+        r#"{"contentBlockStart":{"start":{"toolUse":{"toolUseId":"@ID@","name":@NAME@}}}}"#,
+    ),
+    (
+        None,
+        r#"{"candidates":[{"content":{"parts":[{"functionCall":{"id":"@ID@","name":@NAME@,"args":{}}}]}}]}"#,
+    ),
+    (
+        None,
+        r#"{"type":"tool-input-start","toolCallId":"@ID@","toolName":@NAME@}"#,
+    ),
+    (Some("tool_call"), r#"{"id":"@ID@","name":@NAME@}"#),
+    (
+        Some("tool_start"),
+        r#"{"id":"@ID@","name":@NAME@,"input":{}}"#,
+    ),
+];

@@ -7,35 +7,6 @@ use wasm_bindgen_test::wasm_bindgen_test;
 
 const NAME: &str = "@NAME@";
 
-/// (event line, data JSON with the name placeholder) per dialect.
-const TOOL_TEMPLATES: &[(Option<&str>, &str)] = &[
-    (
-        Some("content_block_start"),
-        r#"{"type":"content_block_start","index":0,"content_block":{"type":"tool_use","id":"@ID@","name":@NAME@,"input":{}}}"#,
-    ),
-    (
-        None,
-        r#"{"choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"id":"@ID@","type":"function","function":{"name":@NAME@,"arguments":""}}]}}]}"#,
-    ),
-    (
-        Some("response.output_item.added"),
-        r#"{"type":"response.output_item.added","output_index":0,"item":{"type":"function_call","id":"@ID@","name":@NAME@}}"#,
-    ),
-    (
-        None,
-        r#"{"event":{"contentBlockStart":{"start":{"toolUse":{"toolUseId":"@ID@","name":@NAME@}},"contentBlockIndex":1}}}"#,
-    ),
-    (
-        None,
-        r#"{"candidates":[{"content":{"parts":[{"functionCall":{"id":"@ID@","name":@NAME@,"args":{}}}]}}]}"#,
-    ),
-    (
-        None,
-        r#"{"type":"tool-input-start","toolCallId":"@ID@","toolName":@NAME@}"#,
-    ),
-    (Some("tool_call"), r#"{"id":"@ID@","name":@NAME@}"#),
-];
-
 const TEXTS: &[&str] = &[
     "hello",
     "caf\u{e9}",
