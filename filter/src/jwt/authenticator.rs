@@ -3,7 +3,7 @@
 //! The glue's part is only the proxy-wasm side of each [`Outcome`]: pause the
 //! request while keys are fetched, answer 401/503, or continue with the claims.
 
-use super::cache::{CachedToken, TokenCache};
+use super::cache::{CachedToken, TokenCache, TokenKey};
 use super::extract::{provider_accepts, FoundToken};
 use super::jwks::JwkSet;
 use super::reason::Reason;
@@ -92,7 +92,8 @@ pub fn authenticate_with_cache<'k>(
     found: &FoundToken,
     now: u64,
 ) -> Outcome {
-    if let Some(hit) = cache.get(&found.token, now) {
+    let key = TokenKey::of(&found.token);
+    if let Some(hit) = cache.get_key(&key, now) {
         let index = hit.provider;
         if let (Some(provider), KeyState::Ready(keys)) = (providers.get(index), keysets(index)) {
             if keys.fingerprint() == hit.key_set && provider_accepts(provider, &found.source) {
@@ -111,7 +112,7 @@ pub fn authenticate_with_cache<'k>(
                 key_set: keys.fingerprint(),
                 token: token.clone(),
             };
-            cache.insert(&found.token, entry, now);
+            cache.insert_key(&key, entry, now);
         }
     }
     outcome

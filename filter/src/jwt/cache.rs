@@ -63,11 +63,19 @@ impl TokenCache {
         self.entries.is_empty()
     }
 
-    /// The entry for `token` if it has not expired at `now` (seconds). An
-    /// expired entry is dropped. The caller checks `key_set` against the
-    /// provider's current keys (see `authenticate_with_cache`).
+    /// [`Self::get_key`] by the token itself, for tests.
+    #[cfg(test)]
     pub fn get(&mut self, token: &str, now: u64) -> Option<&CachedToken> {
-        let key = digest(token);
+        self.get_key(&TokenKey::of(token), now)
+    }
+
+    /// The entry for the token of `key` if it has not expired at `now`
+    /// (seconds). An expired entry is dropped. The caller checks `key_set`
+    /// against the provider's current keys (see `authenticate_with_cache`).
+    /// Taking the key, not the token, lets a miss and the insert after it
+    /// hash the token once.
+    pub fn get_key(&mut self, key: &TokenKey, now: u64) -> Option<&CachedToken> {
+        let key = key.0;
         if self
             .entries
             .get(&key)
@@ -83,14 +91,20 @@ impl TokenCache {
         Some(&entry.cached)
     }
 
+    /// [`Self::insert_key`] by the token itself, for tests.
+    #[cfg(test)]
+    pub fn insert(&mut self, token: &str, cached: CachedToken, now: u64) {
+        self.insert_key(&TokenKey::of(token), cached, now);
+    }
+
     /// Remembers a verified token until its `exp`. Tokens already expired at
     /// `now` are not stored. When full, expired entries go first, then the
     /// least recently used one.
-    pub fn insert(&mut self, token: &str, cached: CachedToken, now: u64) {
+    pub fn insert_key(&mut self, key: &TokenKey, cached: CachedToken, now: u64) {
         if self.capacity == 0 || now >= cached.token.exp {
             return;
         }
-        let key = digest(token);
+        let key = key.0;
         if !self.entries.contains_key(&key) && self.entries.len() >= self.capacity {
             self.entries.retain(|_, e| now < e.cached.token.exp);
             if self.entries.len() >= self.capacity {
@@ -124,8 +138,13 @@ impl TokenCache {
     }
 }
 
-fn digest(token: &str) -> [u8; 32] {
-    Sha256::digest(token.as_bytes()).into()
+/// A token's cache key: its SHA-256, so the token itself is never stored.
+pub struct TokenKey([u8; 32]);
+
+impl TokenKey {
+    pub fn of(token: &str) -> TokenKey {
+        TokenKey(Sha256::digest(token.as_bytes()).into())
+    }
 }
 
 #[cfg(test)]
