@@ -65,9 +65,7 @@ impl Modulus {
         if exponent == 0 {
             acc = self.mul(&self.r_squared, &one(self.len()));
         }
-        let mut unit = vec![0u32; self.len()];
-        unit[0] = 1;
-        let result = self.mul(&acc, &unit);
+        let result = self.mul(&acc, &one(self.len()));
         limbs_to_be(&result, out_len)
     }
 
