@@ -16,9 +16,9 @@ use toolguard::jwt::token::parse_jws;
 use toolguard::jwt::verify::verify_jws_signature;
 use toolguard::jwt::JwkSet;
 
-const RS256_JWS: &str = include_str!("../../../shared/fixtures/jose/rfc7515/A2_RS256.jws");
-const ES256_JWS: &str = include_str!("../../../shared/fixtures/jose/rfc7515/A3_ES256.jws");
-const HS256_JWS: &str = include_str!("../../../shared/fixtures/jose/rfc7515/A1_HS256.jws");
+const RS256_JWS: &str = include_str!("../../fixtures/jose/rfc7515/A2_RS256.jws");
+const ES256_JWS: &str = include_str!("../../fixtures/jose/rfc7515/A3_ES256.jws");
+const HS256_JWS: &str = include_str!("../../fixtures/jose/rfc7515/A1_HS256.jws");
 /// The RFC 7515 keys those three are signed with (their modulus, x and secret).
 const RSA_N_START: &str = "ofgWCuLjybRlzo0tZWJjNiuSfb4p4fAkd_wWJcyQoTbji9k0l8W26mPddx";
 const EC_X: &str = "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU";

@@ -31,8 +31,8 @@ use toolguard::jwt::{
 };
 
 const HS_SECRET_B64: &str = include_str!("../../test-harness/keys/hs-1.secret.b64");
-const RSA_JWK: &str = include_str!("../../../shared/fixtures/jose/rfc7515/A2_RS256.jwk.json");
-const EC_JWK: &str = include_str!("../../../shared/fixtures/jose/rfc7515/A3_ES256.jwk.json");
+const RSA_JWK: &str = include_str!("../../fixtures/jose/rfc7515/A2_RS256.jwk.json");
+const EC_JWK: &str = include_str!("../../fixtures/jose/rfc7515/A3_ES256.jwk.json");
 const ED_JWK: &str = r#"{"kty":"OKP","crv":"Ed25519","d":"nWGxne_9WmC6hEr0kuwsxERJxWl7MmkZcDusAxyuf2A","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}"#;
 
 /// 2030-01-01, inside the validity of the minted claims.

@@ -1,4 +1,4 @@
-//! Where things live: the repository, the built filter, the shared fixtures and
+//! Where things live: the repository, the built filter, the fixtures and
 //! the per-run scratch directories.
 
 use std::path::{Path, PathBuf};
@@ -42,18 +42,13 @@ pub fn check_wasm(path: &Path) -> Result<()> {
     }
 }
 
-/// The fixtures directory: `$TOOLGUARD_FIXTURES`, else `<repo>/fixtures`, else
-/// `shared/fixtures` beside the repository (where CI and the workplace keep it).
+/// The fixtures directory: `$TOOLGUARD_FIXTURES`, else `<repo>/fixtures`.
 pub fn fixtures_dir() -> Result<PathBuf> {
     let mut candidates = Vec::new();
     if let Some(p) = std::env::var_os("TOOLGUARD_FIXTURES") {
         candidates.push(PathBuf::from(p));
     }
-    let root = repo_root();
-    candidates.push(root.join("fixtures"));
-    if let Some(parent) = root.parent() {
-        candidates.push(parent.join("shared/fixtures"));
-    }
+    candidates.push(repo_root().join("fixtures"));
     candidates
         .iter()
         .find(|p| p.join("streams").is_dir())

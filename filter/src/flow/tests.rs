@@ -11,8 +11,8 @@ use std::rc::Rc;
 use wasm_bindgen_test::wasm_bindgen_test;
 
 /// RFC 7515 A.2: a real RS256 token from issuer "joe", valid until 1300819380.
-const A2_TOKEN: &str = include_str!("../../../../shared/fixtures/jose/rfc7515/A2_RS256.jws");
-const A2_JWK: &str = include_str!("../../../../shared/fixtures/jose/rfc7515/A2_RS256.jwk.json");
+const A2_TOKEN: &str = include_str!("../../../fixtures/jose/rfc7515/A2_RS256.jws");
+const A2_JWK: &str = include_str!("../../../fixtures/jose/rfc7515/A2_RS256.jwk.json");
 const A2_NOW_MS: u64 = 1_300_819_000_000;
 
 /// The A.2 key without its private members, as an issuer would publish it.

@@ -131,7 +131,7 @@ mod tests {
     #[wasm_bindgen_test]
     fn wycheproof_ecdsa_p256_p1363_vectors() {
         let doc: serde_json::Value = serde_json::from_str(include_str!(
-            "../../../../shared/fixtures/jose/wycheproof/ecdsa_secp256r1_sha256_p1363_test.json"
+            "../../../fixtures/jose/wycheproof/ecdsa_secp256r1_sha256_p1363_test.json"
         ))
         .unwrap();
         let (mut valid, mut invalid, mut zero_rs) = (0, 0, 0);

@@ -5,7 +5,7 @@
 //!   `POST /runtimes/<ARN>/invocations` (the service API path the Envoy
 //!   route rewrites `/chat` to): a JSON body `{"prompt": "..."}`, answered
 //!   with an SSE stream in the AgentCore/Strands format (`data: <event>`
-//!   frames, see shared/fixtures/streams/agentcore_strands_tool_use.sse). The
+//!   frames, see fixtures/streams/agentcore_strands_tool_use.sse). The
 //!   prompt picks the tool the agent calls (see [`plan`]).
 //! - `GET /ping`: `{"status":"Healthy"}`.
 //! - `GET /whoami`: the request as the runtime received it (method, path,

@@ -71,42 +71,42 @@ fn wycheproof(doc: &str, pss: bool) -> (usize, usize) {
 #[test]
 #[wasm_bindgen_test]
 fn wycheproof_pkcs1v15_2048_sha256() {
-    let doc = include_str!("wycheproof/rsa_signature_2048_sha256.json");
+    let doc = include_str!("../../../../fixtures/jose/wycheproof/rsa_signature_2048_sha256.json");
     assert_eq!(wycheproof(doc, false), (9, 250));
 }
 
 #[test]
 #[wasm_bindgen_test]
 fn wycheproof_pkcs1v15_3072_sha384() {
-    let doc = include_str!("wycheproof/rsa_signature_3072_sha384.json");
+    let doc = include_str!("../../../../fixtures/jose/wycheproof/rsa_signature_3072_sha384.json");
     assert_eq!(wycheproof(doc, false), (7, 252));
 }
 
 #[test]
 #[wasm_bindgen_test]
 fn wycheproof_pkcs1v15_4096_sha512() {
-    let doc = include_str!("wycheproof/rsa_signature_4096_sha512.json");
+    let doc = include_str!("../../../../fixtures/jose/wycheproof/rsa_signature_4096_sha512.json");
     assert_eq!(wycheproof(doc, false), (7, 252));
 }
 
 #[test]
 #[wasm_bindgen_test]
 fn wycheproof_pss_2048_sha256() {
-    let doc = include_str!("wycheproof/rsa_pss_2048_sha256_mgf1_32.json");
+    let doc = include_str!("../../../../fixtures/jose/wycheproof/rsa_pss_2048_sha256_mgf1_32.json");
     assert_eq!(wycheproof(doc, true), (63, 45));
 }
 
 #[test]
 #[wasm_bindgen_test]
 fn wycheproof_pss_2048_sha384() {
-    let doc = include_str!("wycheproof/rsa_pss_2048_sha384_mgf1_48.json");
+    let doc = include_str!("../../../../fixtures/jose/wycheproof/rsa_pss_2048_sha384_mgf1_48.json");
     assert_eq!(wycheproof(doc, true), (95, 46));
 }
 
 #[test]
 #[wasm_bindgen_test]
 fn wycheproof_pss_4096_sha512() {
-    let doc = include_str!("wycheproof/rsa_pss_4096_sha512_mgf1_64.json");
+    let doc = include_str!("../../../../fixtures/jose/wycheproof/rsa_pss_4096_sha512_mgf1_64.json");
     assert_eq!(wycheproof(doc, true), (132, 47));
 }
 

@@ -9,59 +9,59 @@ use jwt_compact::{Algorithm as _, AlgorithmSignature as _};
 use serde_json::{json, Value};
 
 pub const RFC7515_A1_JWK: &str =
-    include_str!("../../../../../shared/fixtures/jose/rfc7515/A1_HS256.jwk.json");
+    include_str!("../../../../fixtures/jose/rfc7515/A1_HS256.jwk.json");
 pub const RFC7515_A1_JWS: &str =
-    include_str!("../../../../../shared/fixtures/jose/rfc7515/A1_HS256.jws");
+    include_str!("../../../../fixtures/jose/rfc7515/A1_HS256.jws");
 pub const RFC7515_A2_JWK: &str =
-    include_str!("../../../../../shared/fixtures/jose/rfc7515/A2_RS256.jwk.json");
+    include_str!("../../../../fixtures/jose/rfc7515/A2_RS256.jwk.json");
 pub const RFC7515_A2_JWS: &str =
-    include_str!("../../../../../shared/fixtures/jose/rfc7515/A2_RS256.jws");
+    include_str!("../../../../fixtures/jose/rfc7515/A2_RS256.jws");
 pub const RFC7515_A3_JWK: &str =
-    include_str!("../../../../../shared/fixtures/jose/rfc7515/A3_ES256.jwk.json");
+    include_str!("../../../../fixtures/jose/rfc7515/A3_ES256.jwk.json");
 pub const RFC7515_A3_JWS: &str =
-    include_str!("../../../../../shared/fixtures/jose/rfc7515/A3_ES256.jws");
+    include_str!("../../../../fixtures/jose/rfc7515/A3_ES256.jws");
 pub const RFC7515_A4_JWK: &str =
-    include_str!("../../../../../shared/fixtures/jose/rfc7515/A4_ES512.jwk.json");
+    include_str!("../../../../fixtures/jose/rfc7515/A4_ES512.jwk.json");
 pub const RFC7515_A4_JWS: &str =
-    include_str!("../../../../../shared/fixtures/jose/rfc7515/A4_ES512.jws");
+    include_str!("../../../../fixtures/jose/rfc7515/A4_ES512.jws");
 pub const RFC7515_A5_JWS: &str =
-    include_str!("../../../../../shared/fixtures/jose/rfc7515/A5_none.jws");
+    include_str!("../../../../fixtures/jose/rfc7515/A5_none.jws");
 pub const RFC7520_RSA_JWK: &str = include_str!(
-    "../../../../../shared/fixtures/jose/rfc7520/4_1.rsa_v15_signature.RS256.jwk.json"
+    "../../../../fixtures/jose/rfc7520/4_1.rsa_v15_signature.RS256.jwk.json"
 );
 pub const RFC7520_4_1_JWS: &str =
-    include_str!("../../../../../shared/fixtures/jose/rfc7520/4_1.rsa_v15_signature.RS256.jws");
+    include_str!("../../../../fixtures/jose/rfc7520/4_1.rsa_v15_signature.RS256.jws");
 pub const RFC7520_4_2_JWK: &str = include_str!(
-    "../../../../../shared/fixtures/jose/rfc7520/4_2.rsa-pss_signature.PS384.jwk.json"
+    "../../../../fixtures/jose/rfc7520/4_2.rsa-pss_signature.PS384.jwk.json"
 );
 pub const RFC7520_4_2_JWS: &str =
-    include_str!("../../../../../shared/fixtures/jose/rfc7520/4_2.rsa-pss_signature.PS384.jws");
+    include_str!("../../../../fixtures/jose/rfc7520/4_2.rsa-pss_signature.PS384.jws");
 pub const RFC7520_4_3_JWK: &str =
-    include_str!("../../../../../shared/fixtures/jose/rfc7520/4_3.ecdsa_signature.ES512.jwk.json");
+    include_str!("../../../../fixtures/jose/rfc7520/4_3.ecdsa_signature.ES512.jwk.json");
 pub const RFC7520_4_3_JWS: &str =
-    include_str!("../../../../../shared/fixtures/jose/rfc7520/4_3.ecdsa_signature.ES512.jws");
+    include_str!("../../../../fixtures/jose/rfc7520/4_3.ecdsa_signature.ES512.jws");
 pub const RFC7520_4_4_JWK: &str = include_str!(
-    "../../../../../shared/fixtures/jose/rfc7520/4_4.hmac-sha2_integrity_protection.HS256.jwk.json"
+    "../../../../fixtures/jose/rfc7520/4_4.hmac-sha2_integrity_protection.HS256.jwk.json"
 );
 pub const RFC7520_4_4_JWS: &str = include_str!(
-    "../../../../../shared/fixtures/jose/rfc7520/4_4.hmac-sha2_integrity_protection.HS256.jws"
+    "../../../../fixtures/jose/rfc7520/4_4.hmac-sha2_integrity_protection.HS256.jws"
 );
 pub const RFC7520_4_5_JWS: &str = include_str!(
-    "../../../../../shared/fixtures/jose/rfc7520/4_5.signature_with_detached_content.HS256.jws"
+    "../../../../fixtures/jose/rfc7520/4_5.signature_with_detached_content.HS256.jws"
 );
 pub const COGNITO_HEADER: &str =
-    include_str!("../../../../../shared/fixtures/jose/cognito/id_token_header.aws_docs.json");
+    include_str!("../../../../fixtures/jose/cognito/id_token_header.aws_docs.json");
 pub const COGNITO_BASELINE: &str = include_str!(
-    "../../../../../shared/fixtures/jose/cognito/id_token_baseline_scenario.aws_docs.json"
+    "../../../../fixtures/jose/cognito/id_token_baseline_scenario.aws_docs.json"
 );
 pub const COGNITO_GROUPS: &str = include_str!(
-    "../../../../../shared/fixtures/jose/cognito/id_token_groups_scenario.aws_docs.json"
+    "../../../../fixtures/jose/cognito/id_token_groups_scenario.aws_docs.json"
 );
 pub const COGNITO_DEFAULT: &str = include_str!(
-    "../../../../../shared/fixtures/jose/cognito/id_token_default_payload.aws_docs.json"
+    "../../../../fixtures/jose/cognito/id_token_default_payload.aws_docs.json"
 );
 pub const COGNITO_JWKS: &str =
-    include_str!("../../../../../shared/fixtures/jose/cognito/jwks_sample.aws_docs_legacy.json");
+    include_str!("../../../../fixtures/jose/cognito/jwks_sample.aws_docs_legacy.json");
 
 /// RFC 8037 A.1/A.2: an Ed25519 key pair.
 pub const RFC8037_ED25519_JWK: &str = r#"{"kty":"OKP","crv":"Ed25519","d":"nWGxne_9WmC6hEr0kuwsxERJxWl7MmkZcDusAxyuf2A","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}"#;

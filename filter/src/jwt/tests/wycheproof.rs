@@ -11,9 +11,9 @@ use serde_json::Value;
 use wasm_bindgen_test::wasm_bindgen_test;
 
 const JWS_TESTS: &str =
-    include_str!("../../../../../shared/fixtures/jose/wycheproof/json_web_signature_test.json");
+    include_str!("../../../../fixtures/jose/wycheproof/json_web_signature_test.json");
 const JWK_TESTS: &str =
-    include_str!("../../../../../shared/fixtures/jose/wycheproof/json_web_key_test.json");
+    include_str!("../../../../fixtures/jose/wycheproof/json_web_key_test.json");
 
 /// Vectors Wycheproof calls valid that toolguard refuses, and why.
 const STRICTER: [(u64, &str); 4] = [

@@ -20,7 +20,7 @@ macro_rules! fixture {
     ($file:literal, $tools:expr, $frames:expr, $first:expr) => {
         Fixture {
             file: $file,
-            bytes: include_bytes!(concat!("../../../../../shared/fixtures/streams/", $file)),
+            bytes: include_bytes!(concat!("../../../../fixtures/streams/", $file)),
             tools: $tools,
             frames: $frames,
             first_call: $first,

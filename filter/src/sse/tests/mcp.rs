@@ -8,10 +8,10 @@ use crate::sse::mcp::{
 use wasm_bindgen_test::wasm_bindgen_test;
 
 const SPEC_REQUEST: &[u8] = include_bytes!(
-    "../../../../../shared/fixtures/streams/mcp_spec_2025-06-18_tools_call_request.json"
+    "../../../../fixtures/streams/mcp_spec_2025-06-18_tools_call_request.json"
 );
 const SDK_REQUEST: &[u8] = include_bytes!(
-    "../../../../../shared/fixtures/streams/mcp_streamable_http_tools_call_request.json"
+    "../../../../fixtures/streams/mcp_streamable_http_tools_call_request.json"
 );
 
 const GET_WEATHER_DENIED: &str = r#"{"jsonrpc":"2.0","id":2,"error":{"code":-32003,"message":"tool \"get_weather\" is not allowed"}}"#;
