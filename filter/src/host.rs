@@ -18,8 +18,9 @@ pub trait Host {
     fn now_ms(&self) -> u64;
     fn log(&self, level: LogLevel, message: &str);
     fn count(&self, metric: Metric, by: u64);
-    /// Unpredictable bytes (WASI `random_get` in Envoy).
-    fn fill_random(&self, buf: &mut [u8]);
+    /// Fills `buf` with unpredictable bytes (WASI `random_get` in Envoy); false
+    /// when the platform could not, and `buf` must not be used.
+    fn fill_random(&self, buf: &mut [u8]) -> bool;
 
     fn request_header(&self, name: &str) -> Option<String>;
     fn request_headers(&self) -> Vec<(String, String)>;

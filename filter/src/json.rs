@@ -59,15 +59,14 @@ impl Json {
         }
     }
 
-    /// True if any object, at any depth, names a member twice.
+    /// True if any object, at any depth, names a member twice. Linear in the
+    /// size of the value: it runs on unauthenticated token payloads.
     pub fn has_duplicate_keys(&self) -> bool {
         match self {
             Json::Array(items) => items.iter().any(Json::has_duplicate_keys),
             Json::Object(members) => {
-                members
-                    .iter()
-                    .enumerate()
-                    .any(|(i, (k, _))| members.iter().skip(i + 1).any(|(k2, _)| k2 == k))
+                let mut seen = std::collections::HashSet::with_capacity(members.len());
+                members.iter().any(|(k, _)| !seen.insert(k.as_str()))
                     || members.iter().any(|(_, v)| v.has_duplicate_keys())
             }
             _ => false,
@@ -196,6 +195,19 @@ mod tests {
             .unwrap()
             .has_duplicate_keys());
         assert!(Json::parse(br#"[{"a":{"b":1,"b":2}}]"#)
+            .unwrap()
+            .has_duplicate_keys());
+    }
+
+    /// A JWKS may be 256 KiB: tens of thousands of members, checked in linear time.
+    #[test]
+    #[wasm_bindgen_test]
+    fn finds_one_duplicate_among_twenty_thousand_members() {
+        let members: Vec<String> = (0..20_000).map(|i| format!("\"m{i}\":{i}")).collect();
+        let unique = format!("{{{}}}", members.join(","));
+        assert!(!Json::parse(unique.as_bytes()).unwrap().has_duplicate_keys());
+        let repeated = format!("{{{},\"m19999\":0}}", members.join(","));
+        assert!(Json::parse(repeated.as_bytes())
             .unwrap()
             .has_duplicate_keys());
     }

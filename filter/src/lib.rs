@@ -21,6 +21,7 @@ mod glue;
 pub mod host;
 pub mod json;
 pub mod jwt;
+pub mod mcp;
 pub mod metrics;
 pub mod policy;
 pub mod sse;

@@ -14,6 +14,8 @@ pub enum Metric {
     ToolsDenied,
     StreamsCut,
     HeadersDropped,
+    /// A session id could not be generated: `random_get` failed (503).
+    RandomFailed,
 }
 
 impl Metric {
@@ -28,6 +30,7 @@ impl Metric {
             Metric::ToolsDenied,
             Metric::StreamsCut,
             Metric::HeadersDropped,
+            Metric::RandomFailed,
         ];
         all.extend(Reason::ALL.iter().map(|r| Metric::JwtDeniedReason(*r)));
         all
@@ -44,6 +47,7 @@ impl Metric {
             Metric::ToolsDenied => "toolguard.tools.denied".into(),
             Metric::StreamsCut => "toolguard.streams.cut".into(),
             Metric::HeadersDropped => "toolguard.headers.dropped".into(),
+            Metric::RandomFailed => "toolguard.random.failed".into(),
         }
     }
 }

@@ -1,7 +1,5 @@
 //! Which tools a caller may use: the union of its roles' entries and `tools.default`.
 
-use crate::config::ToolsConfig;
-
 /// One allowlist entry: an exact, case-sensitive name, a prefix (`search_*`), or `*`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ToolPattern {
@@ -98,6 +96,16 @@ impl Allowlist {
         texts.join(",")
     }
 }
+
+/// The validated `tools` section.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ToolsConfig {
+    pub roles: Vec<(String, Vec<ToolPattern>)>,
+    pub default: Vec<ToolPattern>,
+    pub max_frame_bytes: usize,
+}
+
+pub const DEFAULT_MAX_FRAME_BYTES: usize = 65536;
 
 #[cfg(test)]
 impl Allowlist {

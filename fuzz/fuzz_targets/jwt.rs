@@ -24,10 +24,10 @@ use jwt_compact::{Algorithm as _, AlgorithmSignature as _};
 use libfuzzer_sys::fuzz_target;
 use serde_json::{json, Value};
 use std::sync::OnceLock;
-use toolguard::config::{Algorithm, ClaimPath, HeaderSource, JwksSource, Provider};
 use toolguard::jwt::{
-    authenticate, authenticate_with_cache, base64url, extract, parse, token::parse_jws, FoundToken,
-    JwkSet, KeyState, Outcome, Reason, TokenCache,
+    authenticate, authenticate_with_cache, base64url, extract, parse, token::parse_jws, Algorithm,
+    ClaimPath, FoundToken, HeaderSource, JwkSet, JwksSource, KeyState, Outcome, Provider, Reason,
+    RemoteJwks, TokenCache,
 };
 
 const HS_SECRET_B64: &str = include_str!("../../test-harness/keys/hs-1.secret.b64");
@@ -66,9 +66,16 @@ fn provider(name: &str, issuer: &str, algorithms: &[Algorithm]) -> Provider {
         audiences: vec![],
         token_use: vec![],
         algorithms: algorithms.to_vec(),
-        jwks: JwksSource::Local {
-            inline_string: String::new(),
-        },
+        // The keys are handed to the verifier directly; where they came from is
+        // never read.
+        jwks: JwksSource::Remote(RemoteJwks {
+            uri: "https://keys.example/jwks.json".into(),
+            authority: "keys.example".into(),
+            path: "/jwks.json".into(),
+            cluster: "jwks".into(),
+            timeout: std::time::Duration::from_secs(1),
+            cache_duration: std::time::Duration::from_secs(300),
+        }),
         from_headers: vec![HeaderSource {
             name: "authorization".into(),
             value_prefix: "Bearer ".into(),

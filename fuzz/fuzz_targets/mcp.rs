@@ -18,11 +18,11 @@
 
 use libfuzzer_sys::fuzz_target;
 use serde_json::Value;
-use toolguard::policy::Allowlist;
-use toolguard::sse::framer::Framer;
-use toolguard::sse::{
+use toolguard::mcp::{
     check_request, filter_tools_list, filter_tools_list_frame, lists_tools, McpRequestVerdict,
 };
+use toolguard::policy::Allowlist;
+use toolguard::sse::framer::Framer;
 use toolguard_fuzz::{allowlist, Layout};
 
 fn requests(v: &Value) -> Vec<&Value> {

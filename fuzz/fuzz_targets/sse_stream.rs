@@ -15,10 +15,11 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
+use toolguard::mcp::filter_tools_list_frame;
 use toolguard::policy::Allowlist;
 use toolguard::sse::error_event::{error_event_stream, frame_too_large_message};
 use toolguard::sse::framer::{FrameTooLarge, Framer};
-use toolguard::sse::{filter_tools_list_frame, tool_denied_event, CutReason, StreamGuard, Verdict};
+use toolguard::sse::{tool_denied_event, CutReason, StreamGuard, Verdict};
 use toolguard_fuzz::{allowlist, reference_fields, reference_frames, Layout, MAX_FRAME_BYTES};
 
 #[derive(Debug, PartialEq)]
@@ -83,7 +84,7 @@ fn guard(
     list: &Allowlist,
     mut after_chunk: impl FnMut(usize, &[u8], bool, bool),
 ) -> GuardRun {
-    let mut g = StreamGuard::new(list.clone(), max);
+    let mut g = StreamGuard::new(list.clone(), max).rewriting_frames_with(filter_tools_list_frame);
     let mut run = GuardRun {
         output: Vec::new(),
         allowed: 0,

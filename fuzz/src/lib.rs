@@ -6,7 +6,7 @@
 //! a useful input: the fixtures reach the fuzzer nearly as they are.
 
 use std::ops::Range;
-use toolguard::config::ToolsConfig;
+use toolguard::policy::ToolsConfig;
 use toolguard::policy::{Allowlist, ToolPattern};
 
 /// The allowlists the targets police with, picked by the input. `*` twice so that

@@ -2,8 +2,9 @@
 //! and limits. The rules are listed in the module doc of `agentcore`.
 
 use super::{Caller, DropReason, DroppedHeader, CUSTOM_PREFIX, MAX_VALUE_BYTES};
-use crate::config::{AgentCoreConfig, ClaimPath, MAX_CUSTOM_HEADERS};
+use crate::config::{AgentCoreConfig, MAX_CUSTOM_HEADERS};
 use crate::json::Json;
+use crate::jwt::ClaimPath;
 use crate::policy::Allowlist;
 
 pub(super) struct CustomPlan {

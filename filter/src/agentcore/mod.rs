@@ -145,7 +145,7 @@ pub fn shape_request(
     request: &[(String, String)],
     caller: Option<&Caller<'_>>,
     allowlist: Option<&Allowlist>,
-    random: &mut dyn FnMut(&mut [u8]),
+    random: &mut dyn FnMut(&mut [u8]) -> bool,
 ) -> Result<HeaderPlan, SessionError> {
     let session = session::plan(cfg, request, caller, random)?;
     let custom = custom::plan(cfg, request, caller, allowlist);

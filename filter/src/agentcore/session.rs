@@ -70,6 +70,9 @@ pub enum SessionError {
     Repeated,
     /// `bind_to_subject` is on and the token has no `sub` to bind to.
     NoSubject,
+    /// A session id had to be generated and the platform gave no random bytes.
+    /// Never made from anything guessable instead: the request is refused (503).
+    NoRandomness,
 }
 
 impl SessionError {
@@ -104,6 +107,10 @@ impl fmt::Display for SessionError {
                 f,
                 "sessions are bound to the token's subject, and this token has no `sub` claim"
             ),
+            SessionError::NoRandomness => write!(
+                f,
+                "no session id was sent and none could be generated (no random bytes); try again"
+            ),
         }
     }
 }
@@ -114,7 +121,7 @@ pub(super) fn plan(
     cfg: &AgentCoreConfig,
     request: &[(String, String)],
     caller: Option<&Caller<'_>>,
-    random: &mut dyn FnMut(&mut [u8]),
+    random: &mut dyn FnMut(&mut [u8]) -> bool,
 ) -> Result<SessionPlan, SessionError> {
     let mut sent = request
         .iter()
@@ -129,7 +136,7 @@ pub(super) fn plan(
             check(id)?;
             (id.to_owned(), false)
         }
-        None => (generate(random), true),
+        None => (generate(random)?, true),
     };
     let upstream = if cfg.session.bind_to_subject {
         bind(&binding_prefix(caller)?, &client)?
@@ -161,10 +168,12 @@ fn check(id: &str) -> Result<(), SessionError> {
 }
 
 /// 32 random bytes as 64 lower-case hex digits.
-fn generate(random: &mut dyn FnMut(&mut [u8])) -> String {
+fn generate(random: &mut dyn FnMut(&mut [u8]) -> bool) -> Result<String, SessionError> {
     let mut bytes = [0u8; 32];
-    random(&mut bytes);
-    hex(&bytes)
+    if !random(&mut bytes) {
+        return Err(SessionError::NoRandomness);
+    }
+    Ok(hex(&bytes))
 }
 
 /// `<prefix>-<id>`, unless `id` already carries this prefix over a valid id.

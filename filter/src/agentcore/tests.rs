@@ -1,5 +1,6 @@
 use super::*;
-use crate::config::{ClaimPath, Config, SessionConfig};
+use crate::config::{Config, SessionConfig};
+use crate::jwt::ClaimPath;
 use wasm_bindgen_test::wasm_bindgen_test;
 
 const ISS: &str = "https://issuer.example";
@@ -58,13 +59,14 @@ fn claims(json: &str) -> Json {
 }
 
 /// Deterministic "random" bytes that differ on every call.
-fn counter_random() -> impl FnMut(&mut [u8]) {
+fn counter_random() -> impl FnMut(&mut [u8]) -> bool {
     let mut call = 0u8;
     move |buf: &mut [u8]| {
         call = call.wrapping_add(1);
         for (i, b) in buf.iter_mut().enumerate() {
             *b = call.wrapping_mul(31).wrapping_add(i as u8);
         }
+        true
     }
 }
 
@@ -530,7 +532,11 @@ fn a_missing_session_id_is_generated_long_and_unique() {
         seen.push(id);
     }
     // The id is the random bytes, nothing else.
-    let plan = shape_request(&c, &[], None, None, &mut |b: &mut [u8]| b.fill(0xab)).unwrap();
+    let plan = shape_request(&c, &[], None, None, &mut |b: &mut [u8]| {
+        b.fill(0xab);
+        true
+    })
+    .unwrap();
     assert_eq!(session_sent(&plan), "ab".repeat(32));
 }
 

@@ -1,4 +1,5 @@
 use super::*;
+use crate::jwt::{Algorithm, ClaimPath, HeaderSource, JwksSource, DEFAULT_CACHE_DURATION};
 use crate::policy::ToolPattern;
 use wasm_bindgen_test::wasm_bindgen_test;
 

@@ -5,7 +5,11 @@ use super::duration::parse_duration;
 use super::error::ConfigError;
 use super::model::*;
 use super::raw::*;
-use crate::policy::ToolPattern;
+use crate::jwt::{
+    Algorithm, ClaimPath, HeaderSource, JwkSet, JwksSource, Provider, RemoteJwks,
+    DEFAULT_CACHE_DURATION, DEFAULT_CLOCK_SKEW_SECONDS, DEFAULT_FETCH_TIMEOUT,
+};
+use crate::policy::{ToolPattern, ToolsConfig, DEFAULT_MAX_FRAME_BYTES};
 
 type Result<T> = std::result::Result<T, ConfigError>;
 
@@ -76,12 +80,10 @@ fn provider(name: &str, p: RawProvider) -> Result<Provider> {
             ))
         }
         (Some(remote), None) => JwksSource::Remote(remote_jwks(&at("remote_jwks"), remote)?),
-        (None, Some(local)) => {
-            local_jwks(&at("local_jwks.inline_string"), &local.inline_string)?;
-            JwksSource::Local {
-                inline_string: local.inline_string,
-            }
-        }
+        (None, Some(local)) => JwksSource::Local(local_jwks(
+            &at("local_jwks.inline_string"),
+            &local.inline_string,
+        )?),
     };
     let algorithms = match p.algorithms {
         None => Algorithm::DEFAULT.to_vec(),
@@ -173,17 +175,14 @@ fn algorithms(path: &str, names: &[String], jwks: &JwksSource) -> Result<Vec<Alg
     Ok(out)
 }
 
+/// An oct key limited to another `alg` does not count.
 fn local_jwks_has_oct_key(jwks: &JwksSource) -> bool {
-    let JwksSource::Local { inline_string } = jwks else {
-        return false;
-    };
-    // The same parse the filter runs on: an oct key limited to another `alg` does not count.
-    crate::jwt::JwkSet::parse_local(inline_string.as_bytes())
-        .is_ok_and(|set| set.supports(Algorithm::HS256))
+    matches!(jwks, JwksSource::Local(set) if set.supports(Algorithm::HS256))
 }
 
-fn local_jwks(path: &str, text: &str) -> Result<()> {
-    crate::jwt::jwks::check_local_jwks(text).map_err(|e| ConfigError::new(path, e))
+/// Parsed here, once: the filter verifies with this very set.
+fn local_jwks(path: &str, text: &str) -> Result<JwkSet> {
+    JwkSet::parse_local(text.as_bytes()).map_err(|e| ConfigError::new(path, e.to_string()))
 }
 
 fn remote_jwks(path: &str, r: RawRemoteJwks) -> Result<RemoteJwks> {

@@ -72,6 +72,21 @@ pub fn jwks_unavailable(provider: &str, retry_after_secs: u64) -> LocalAnswer {
     )
 }
 
+/// 503 when a missing session id could not be generated (no random bytes).
+pub fn session_id_unavailable() -> LocalAnswer {
+    answer(
+        503,
+        vec![("retry-after", "1".to_owned())],
+        json_body(&[
+            ("error", "session_id_unavailable"),
+            (
+                "message",
+                "no session id was sent and none could be generated; try again",
+            ),
+        ]),
+    )
+}
+
 /// 413 for an MCP JSON-RPC body over `max_frame_bytes`: it cannot be checked.
 pub fn payload_too_large(limit: usize) -> LocalAnswer {
     let message = format!("a JSON-RPC request body over {limit} bytes cannot be checked");

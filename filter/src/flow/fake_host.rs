@@ -25,6 +25,8 @@ pub struct FakeHost {
     pub counters: RefCell<HashMap<Metric, u64>>,
     pub resets: Cell<u32>,
     pub logs: RefCell<Vec<String>>,
+    /// `random_get` fails, as it never should in Envoy.
+    pub no_randomness: Cell<bool>,
 }
 
 impl FakeHost {
@@ -83,10 +85,11 @@ impl Host for FakeHost {
     fn count(&self, metric: Metric, by: u64) {
         *self.counters.borrow_mut().entry(metric).or_default() += by;
     }
-    fn fill_random(&self, buf: &mut [u8]) {
+    fn fill_random(&self, buf: &mut [u8]) -> bool {
         for (i, b) in buf.iter_mut().enumerate() {
             *b = (i as u8).wrapping_mul(31).wrapping_add(7);
         }
+        !self.no_randomness.get()
     }
     fn request_header(&self, name: &str) -> Option<String> {
         get(&self.request, name)

@@ -3,12 +3,12 @@
 
 use super::answers::{self, LocalAnswer};
 use super::vm::Vm;
-use crate::agentcore::{self, Caller};
+use crate::agentcore::{self, Caller, SessionError};
 use crate::host::{Host, LogLevel};
 use crate::jwt::{self, FoundToken, Outcome, Reason, VerifiedToken};
+use crate::mcp::{self, McpRequestVerdict};
 use crate::metrics::Metric;
 use crate::policy::Allowlist;
-use crate::sse::{self, McpRequestVerdict};
 
 /// What the glue does with the request after a step.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -192,6 +192,14 @@ impl RequestState {
                         }
                     }
                 }
+                Err(SessionError::NoRandomness) => {
+                    host.count(Metric::RandomFailed, 1);
+                    host.log(
+                        LogLevel::Critical,
+                        "toolguard: random_get failed; a session id cannot be generated",
+                    );
+                    return self.answer(host, answers::session_id_unavailable());
+                }
                 Err(e) => return self.answer(host, answers::invalid_session_id(&e.to_string())),
             }
         }
@@ -254,8 +262,8 @@ impl RequestState {
             return BodyStep::Continue;
         };
         let body = host.request_body(self.body_size);
-        self.lists_tools = sse::lists_tools(&body);
-        match sse::check_request(&body, &allowlist) {
+        self.lists_tools = mcp::lists_tools(&body);
+        match mcp::check_request(&body, &allowlist) {
             McpRequestVerdict::Pass => BodyStep::Continue,
             McpRequestVerdict::Allowed { calls } => {
                 host.count(

@@ -5,6 +5,7 @@ use super::request::RequestState;
 use crate::agentcore::{self, Caller};
 use crate::config::{AgentCoreConfig, Config};
 use crate::host::{Host, LogLevel};
+use crate::mcp;
 use crate::metrics::Metric;
 use crate::policy::Allowlist;
 use crate::sse::{self, CutReason, StreamGuard, Verdict};
@@ -97,7 +98,10 @@ impl ResponseState {
             self.mode = Mode::Unreadable;
             return;
         }
-        self.mode = Mode::Police(Box::new(StreamGuard::new(allowlist, tools.max_frame_bytes)));
+        self.mode = Mode::Police(Box::new(
+            StreamGuard::new(allowlist, tools.max_frame_bytes)
+                .rewriting_frames_with(mcp::filter_tools_list_frame),
+        ));
     }
 
     /// `on_http_response_body`.
@@ -125,7 +129,7 @@ impl ResponseState {
                     return ResponseBodyStep::Hold;
                 }
                 let body = host.response_body(size);
-                if let Some(filtered) = sse::filter_tools_list(&body, allowlist) {
+                if let Some(filtered) = mcp::filter_tools_list(&body, allowlist) {
                     host.replace_response_body(size, &filtered);
                 }
                 ResponseBodyStep::Continue

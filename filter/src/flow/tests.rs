@@ -31,7 +31,7 @@ fn config(extra: &str) -> Config {
 }
 
 fn vm(extra: &str) -> Vm {
-    Vm::new(Rc::new(config(extra))).unwrap()
+    Vm::new(Rc::new(config(extra)))
 }
 
 fn bearer(token: &str) -> String {
@@ -128,7 +128,7 @@ fn bypassed_paths_skip_authentication_and_get_only_default_tools() {
 #[wasm_bindgen_test]
 fn a_remote_provider_without_keys_holds_the_request_then_answers_503() {
     let json = r#"{"providers":{"idp":{"issuer":"joe","remote_jwks":{"http_uri":{"uri":"https://idp.example/jwks","cluster":"idp","timeout":"3s"}}}}}"#;
-    let mut vm = Vm::new(Rc::new(Config::from_json(json.as_bytes()).unwrap())).unwrap();
+    let mut vm = Vm::new(Rc::new(Config::from_json(json.as_bytes()).unwrap()));
     let auth = bearer(A2_TOKEN);
     let host = FakeHost::with_request(&[(":path", "/x"), ("authorization", &auth)]);
     host.now_ms.set(A2_NOW_MS);
@@ -177,7 +177,7 @@ fn a_remote_provider_without_keys_holds_the_request_then_answers_503() {
 #[wasm_bindgen_test]
 fn keys_arriving_release_a_waiting_request() {
     let json = r#"{"providers":{"idp":{"issuer":"joe","remote_jwks":{"http_uri":{"uri":"https://idp.example/jwks","cluster":"idp"}}}}}"#;
-    let mut vm = Vm::new(Rc::new(Config::from_json(json.as_bytes()).unwrap())).unwrap();
+    let mut vm = Vm::new(Rc::new(Config::from_json(json.as_bytes()).unwrap()));
     let auth = bearer(A2_TOKEN);
     let host = FakeHost::with_request(&[(":path", "/x"), ("authorization", &auth)]);
     host.now_ms.set(A2_NOW_MS);
@@ -396,7 +396,7 @@ fn the_client_gets_its_own_session_id_back_not_the_bound_one() {
         r#"{{"providers":{{"joe":{{"issuer":"joe","algorithms":["HS256"],"local_jwks":{{"inline_string":{}}}}}}},"agentcore":{{"session":{{"bind_to_subject":true}}}}}}"#,
         serde_json::Value::String(jwks)
     );
-    let mut vm = Vm::new(Rc::new(Config::from_json(json.as_bytes()).unwrap())).unwrap();
+    let mut vm = Vm::new(Rc::new(Config::from_json(json.as_bytes()).unwrap()));
     let auth = bearer(&token);
     let sid = "client-session-0123456789abcdef0123456789";
     let host = FakeHost::with_request(&[
@@ -424,6 +424,35 @@ fn the_client_gets_its_own_session_id_back_not_the_bound_one() {
         host.response_header("x-amzn-bedrock-agentcore-runtime-session-id")
             .as_deref(),
         Some(sid)
+    );
+}
+
+/// Fail closed: a session id is never made from the clock or anything guessable.
+#[test]
+#[wasm_bindgen_test]
+fn no_random_bytes_for_a_session_id_is_a_503_and_counted() {
+    let claims = serde_json::json!({"iss": "joe", "sub": "user-1", "exp": A2_NOW_MS / 1000 + 60});
+    let (token, jwks) = mint_hs256(&claims);
+    let json = format!(
+        r#"{{"providers":{{"joe":{{"issuer":"joe","algorithms":["HS256"],"local_jwks":{{"inline_string":{}}}}}}},"agentcore":{{}}}}"#,
+        serde_json::Value::String(jwks)
+    );
+    let mut vm = Vm::new(Rc::new(Config::from_json(json.as_bytes()).unwrap()));
+    let auth = bearer(&token);
+    let host = FakeHost::with_request(&[(":path", "/x"), ("authorization", &auth)]);
+    host.now_ms.set(A2_NOW_MS);
+    host.no_randomness.set(true);
+    let mut request = RequestState::default();
+    assert_eq!(
+        request.on_headers(&host, &mut vm, true),
+        RequestStep::Answered
+    );
+    assert_eq!(host.sent.borrow().as_ref().unwrap().status, 503);
+    assert_eq!(host.sent_json()["error"], "session_id_unavailable");
+    assert_eq!(host.counter(Metric::RandomFailed), 1);
+    assert_eq!(
+        host.request_value("x-amzn-bedrock-agentcore-runtime-session-id"),
+        None
     );
 }
 
@@ -506,7 +535,7 @@ fn an_mcp_body_over_max_frame_bytes_is_413() {
 #[wasm_bindgen_test]
 fn a_body_arriving_while_the_request_waits_for_keys_is_held() {
     let json = r#"{"providers":{"idp":{"issuer":"joe","remote_jwks":{"http_uri":{"uri":"https://idp.example/jwks","cluster":"idp"}}}}}"#;
-    let mut vm = Vm::new(Rc::new(Config::from_json(json.as_bytes()).unwrap())).unwrap();
+    let mut vm = Vm::new(Rc::new(Config::from_json(json.as_bytes()).unwrap()));
     let auth = bearer(A2_TOKEN);
     let host = FakeHost::with_request(&[
         (":path", "/x"),
@@ -564,7 +593,7 @@ fn a_tools_list_json_answer_is_filtered_to_the_callers_tools() {
 #[wasm_bindgen_test]
 fn a_kid_refetch_that_does_not_come_in_time_is_unknown_kid_not_503() {
     let json = r#"{"providers":{"idp":{"issuer":"joe","remote_jwks":{"http_uri":{"uri":"https://idp.example/jwks","cluster":"idp","timeout":"1s"}}}}}"#;
-    let mut vm = Vm::new(Rc::new(Config::from_json(json.as_bytes()).unwrap())).unwrap();
+    let mut vm = Vm::new(Rc::new(Config::from_json(json.as_bytes()).unwrap()));
     // The provider has keys, but not the token's: an EdDSA key without kid fits nothing RS256.
     let first = vm.due_fetches(A2_NOW_MS).remove(0);
     let other = r#"{"keys":[{"kty":"OKP","crv":"Ed25519","kid":"other","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}]}"#;

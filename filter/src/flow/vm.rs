@@ -7,15 +7,16 @@
 //! Fetches are dispatched by the root context only (see `glue::root`), so a
 //! request that goes away cannot take a fetch's answer with it.
 
-use crate::config::{Config, JwksSource, RemoteJwks};
+use crate::config::Config;
 use crate::jwt::{
-    self, FetchId, FoundToken, JwkSet, JwksCache, JwksError, KeyState, KidRefetch, Outcome,
+    self, FetchId, FoundToken, JwksCache, JwksSource, KeyState, KidRefetch, Outcome, RemoteJwks,
     TokenCache,
 };
 use std::rc::Rc;
 
 enum Keys {
-    Local(JwkSet),
+    /// The set parsed with the configuration (`config.providers[i].jwks`).
+    Local,
     Remote(Box<RemoteKeys>),
 }
 
@@ -44,27 +45,24 @@ pub struct Vm {
 }
 
 impl Vm {
-    /// Fails only if a local JWKS cannot be used (validation refuses those first).
-    pub fn new(config: Rc<Config>) -> Result<Vm, JwksError> {
+    pub fn new(config: Rc<Config>) -> Vm {
         let keys = config
             .providers
             .iter()
             .map(|p| match &p.jwks {
-                JwksSource::Local { inline_string } => {
-                    JwkSet::parse_local(inline_string.as_bytes()).map(Keys::Local)
-                }
-                JwksSource::Remote(remote) => Ok(Keys::Remote(Box::new(RemoteKeys {
+                JwksSource::Local(_) => Keys::Local,
+                JwksSource::Remote(remote) => Keys::Remote(Box::new(RemoteKeys {
                     cache: JwksCache::for_remote(remote),
                     remote: remote.clone(),
                     kid_fetch: None,
-                }))),
+                })),
             })
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(Vm {
+            .collect();
+        Vm {
             config,
             keys,
             tokens: TokenCache::default(),
-        })
+        }
     }
 
     /// Authenticates a found token; `waiting_since_ms` is when its request arrived.
@@ -75,8 +73,12 @@ impl Vm {
         waiting_since_ms: u64,
     ) -> Outcome {
         let keys = &self.keys;
+        let providers = &self.config.providers;
         let keysets = |i: usize| match keys.get(i) {
-            Some(Keys::Local(set)) => KeyState::Ready(set),
+            Some(Keys::Local) => match providers.get(i).map(|p| &p.jwks) {
+                Some(JwksSource::Local(set)) => KeyState::Ready(set),
+                _ => KeyState::Unavailable,
+            },
             Some(Keys::Remote(r)) => r.cache.key_state(now_ms, waiting_since_ms),
             None => KeyState::Unavailable,
         };
@@ -123,7 +125,7 @@ impl Vm {
     /// Whether the provider has keys to verify with.
     pub fn has_keys(&self, provider: usize) -> bool {
         match self.keys.get(provider) {
-            Some(Keys::Local(_)) => true,
+            Some(Keys::Local) => true,
             Some(Keys::Remote(r)) => r.cache.keys().is_some(),
             None => false,
         }

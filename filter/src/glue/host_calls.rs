@@ -56,17 +56,8 @@ impl Host for HostCalls {
     fn count(&self, metric: Metric, by: u64) {
         self.metrics.increment(metric, by);
     }
-    fn fill_random(&self, buf: &mut [u8]) {
-        if getrandom::getrandom(buf).is_err() {
-            // Without randomness a generated session id would be guessable: fail closed
-            // by leaving zeros is not acceptable, so mix in the clock as a last resort
-            // and say so; Envoy always provides random_get, so this is not expected.
-            log(LogLevel::Critical, "toolguard: random_get failed");
-            let t = now_ms().to_le_bytes();
-            for (i, b) in buf.iter_mut().enumerate() {
-                *b = t.get(i % t.len()).copied().unwrap_or(0) ^ (i as u8);
-            }
-        }
+    fn fill_random(&self, buf: &mut [u8]) -> bool {
+        getrandom::getrandom(buf).is_ok()
     }
     fn request_header(&self, name: &str) -> Option<String> {
         header(MapType::HttpRequestHeaders, name)

@@ -271,9 +271,7 @@ impl Context for Root {
 impl RootContext for Root {
     fn on_configure(&mut self, _size: usize) -> bool {
         let bytes = self.get_plugin_configuration().unwrap_or_default();
-        let vm = Config::from_json(&bytes)
-            .map_err(|e| e.to_string())
-            .and_then(|config| Vm::new(Rc::new(config)).map_err(|e| e.to_string()));
+        let vm = Config::from_json(&bytes).map(|config| Vm::new(Rc::new(config)));
         match vm {
             Ok(vm) => {
                 self.metrics.define_all();

@@ -9,7 +9,7 @@ use super::jwks::JwkSet;
 use super::reason::Reason;
 use super::token::{self, UnverifiedToken};
 use super::verify::{allowed_algorithm, verify_detailed, VerifiedToken};
-use crate::config::Provider;
+use crate::jwt::Provider;
 
 /// What the glue knows about one provider's keys right now.
 #[derive(Debug, Clone, Copy)]

@@ -1,7 +1,7 @@
 //! Reading claims: paths into the claims object, roles, and NumericDate values.
 
-use crate::config::ClaimPath;
 use crate::json::Json;
+use crate::jwt::ClaimPath;
 
 /// The value at `path` (`a.b` walks into objects; a namespaced name such as
 /// `cognito:groups` is one key). `None` if any step is missing or not an object.

@@ -1,6 +1,6 @@
 //! Finding the token in the request headers the providers name (`from_headers`).
 
-use crate::config::{HeaderSource, Provider};
+use crate::jwt::{HeaderSource, Provider};
 
 /// A token and the header it was found in.
 #[derive(Debug, Clone, PartialEq)]
@@ -68,7 +68,7 @@ fn strip_prefix_ignore_case<'a>(value: &'a str, prefix: &str) -> Option<&'a str>
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{Algorithm, JwksSource};
+    use crate::jwt::{Algorithm, JwksSource};
     use wasm_bindgen_test::wasm_bindgen_test;
 
     fn provider(issuer: &str, sources: &[(&str, &str)]) -> Provider {
@@ -78,9 +78,7 @@ mod tests {
             audiences: vec![],
             token_use: vec![],
             algorithms: Algorithm::DEFAULT.to_vec(),
-            jwks: JwksSource::Local {
-                inline_string: String::new(),
-            },
+            jwks: JwksSource::Local(crate::jwt::JwkSet::empty()),
             from_headers: sources
                 .iter()
                 .map(|(n, p)| HeaderSource {

@@ -5,8 +5,8 @@ use super::base64url;
 use super::roca;
 use super::rsa::RsaPublicKey;
 use super::signature::{Ed25519PublicKey, P256PublicKey, VerifyingKey};
-use crate::config::Algorithm;
 use crate::json::Json;
+use crate::jwt::Algorithm;
 use jwt_compact::alg::{Hs256Key, VerifyingKey as _};
 use std::fmt;
 

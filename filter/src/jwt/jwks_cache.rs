@@ -19,7 +19,7 @@
 
 use super::authenticator::KeyState;
 use super::jwks::{JwkSet, JwksError, MAX_JWKS_BYTES};
-use crate::config::RemoteJwks;
+use crate::jwt::RemoteJwks;
 use std::time::Duration;
 
 /// SPEC: kid-triggered refetches at most once per provider per 30 s.

@@ -21,14 +21,17 @@
 //! pass. The earlier reasons depend only on what the token itself says (its own
 //! header and claimed issuer), which the sender knows already.
 
+mod algorithm;
 pub mod authenticator;
 pub mod base64url;
 pub mod cache;
+mod claim_path;
 pub mod claims;
 pub mod extract;
 pub mod jwk;
 pub mod jwks;
 pub mod jwks_cache;
+mod provider;
 pub mod reason;
 mod roca;
 pub mod rsa;
@@ -36,11 +39,17 @@ pub mod signature;
 pub mod token;
 pub mod verify;
 
+pub use algorithm::Algorithm;
 pub use authenticator::{authenticate, authenticate_with_cache, KeyState, Outcome};
 pub use cache::{CachedToken, TokenCache};
+pub use claim_path::ClaimPath;
 pub use extract::{extract, FoundToken};
 pub use jwks::{JwkSet, JwksError};
 pub use jwks_cache::{FetchId, JwksCache, KidRefetch};
+pub use provider::{
+    HeaderSource, JwksSource, Provider, RemoteJwks, DEFAULT_CACHE_DURATION,
+    DEFAULT_CLOCK_SKEW_SECONDS, DEFAULT_FETCH_TIMEOUT,
+};
 pub use reason::Reason;
 pub use token::{parse, UnverifiedToken};
 pub use verify::{verify, VerifiedToken};

@@ -7,7 +7,7 @@
 //! here (its HMAC and Ed25519 signature constructors assume the right length).
 
 use super::rsa::{Hash, RsaPublicKey};
-use crate::config::Algorithm;
+use crate::jwt::Algorithm;
 use jwt_compact::alg::{Ed25519, Es256, Hs256, Hs256Key};
 use jwt_compact::{Algorithm as JwtAlgorithm, AlgorithmSignature};
 

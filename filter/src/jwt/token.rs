@@ -233,6 +233,31 @@ mod tests {
         assert_eq!(parse(&bad_utf8), Err(Reason::Malformed));
     }
 
+    /// The duplicate check runs before any signature is checked, so its cost is
+    /// an attacker's to choose: it must stay linear. A token as large as allowed,
+    /// filled with as many members as fit (about a thousand).
+    #[test]
+    #[wasm_bindgen_test]
+    fn a_token_full_of_members_is_checked_in_linear_time() {
+        let claims = |n: usize, dup: bool| {
+            let mut members: Vec<String> = (0..n).map(|i| format!("\"{i:x}\":0")).collect();
+            if dup {
+                members.push("\"0\":1".into());
+            }
+            format!("{{\"exp\":1,{}}}", members.join(","))
+        };
+        let mut n = 1;
+        while token(HEADER, &claims(n + 1, true), b"s").len() <= MAX_TOKEN_BYTES {
+            n += 1;
+        }
+        assert!(n > 700, "only {n} members fit");
+        assert!(parse(&token(HEADER, &claims(n, false), b"s")).is_ok());
+        assert_eq!(
+            parse(&token(HEADER, &claims(n, true), b"s")),
+            Err(Reason::Malformed)
+        );
+    }
+
     #[test]
     #[wasm_bindgen_test]
     fn alg_kid_iss_and_crit_are_checked() {
@@ -290,8 +315,7 @@ mod tests {
     #[test]
     #[wasm_bindgen_test]
     fn rfc7515_a1_header_with_crlf_parses() {
-        let t = parse(include_str!("../../../fixtures/jose/rfc7515/A1_HS256.jws").trim())
-            .unwrap();
+        let t = parse(include_str!("../../../fixtures/jose/rfc7515/A1_HS256.jws").trim()).unwrap();
         assert_eq!(t.alg, "HS256");
         assert_eq!(t.header.get("typ").and_then(Json::as_str), Some("JWT"));
         assert_eq!(t.iss.as_deref(), Some("joe"));

@@ -10,8 +10,8 @@ use super::claims::{numeric_date, roles, string_or_strings};
 use super::jwks::{JwkSet, KeyLookup};
 use super::reason::Reason;
 use super::token::{Jws, UnverifiedToken};
-use crate::config::{Algorithm, Provider};
 use crate::json::Json;
+use crate::jwt::{Algorithm, Provider};
 
 /// A token whose signature and claims were checked.
 #[derive(Debug, Clone, PartialEq)]

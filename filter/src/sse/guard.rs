@@ -3,14 +3,13 @@
 //! Each body chunk is replaced by the complete frames it finishes, byte for byte,
 //! so the client sees exactly the upstream bytes, only later by at most one frame.
 //! A frame that starts a denied tool call is replaced by the error event, and the
-//! stream ends there: nothing of it or after it is sent. The one rewrite: an MCP
-//! `tools/list` answer in a `message` frame loses the tools the caller may not
-//! use (SPEC "MCP"; `mcp::filter_tools_list_frame`).
+//! stream ends there: nothing of it or after it is sent. The one rewrite is the
+//! caller's [`FrameRewrite`] of allowed frames (the flow passes the MCP
+//! `tools/list` filter; `sse` itself knows nothing of MCP).
 
 use super::dialects::{detect, ToolCall};
 use super::error_event::{error_event_stream, frame_too_large_message, tool_denied_event};
-use super::framer::{FrameTooLarge, Framer};
-use super::mcp::filter_tools_list_frame;
+use super::framer::{Frame, FrameTooLarge, Framer};
 use crate::policy::Allowlist;
 use std::collections::{HashSet, VecDeque};
 
@@ -57,10 +56,14 @@ pub struct ChunkResult {
     pub verdict: Verdict,
 }
 
+/// Rewrites an allowed frame before it goes out; `None` keeps it as it is.
+pub type FrameRewrite = fn(&Frame<'_>, &Allowlist) -> Option<Vec<u8>>;
+
 #[derive(Debug)]
 pub struct StreamGuard {
     framer: Framer,
     allowlist: Allowlist,
+    rewrite: Option<FrameRewrite>,
     closed: bool,
     /// Ids of the calls counted lately, so a restated call is not counted twice.
     /// Bounded: only for the counters, never for a decision.
@@ -75,9 +78,16 @@ impl StreamGuard {
         StreamGuard {
             framer: Framer::new(max_frame_bytes),
             allowlist,
+            rewrite: None,
             closed: false,
             counted_ids: VecDeque::new(),
         }
+    }
+
+    /// Allowed frames go out through `rewrite`.
+    pub fn rewriting_frames_with(mut self, rewrite: FrameRewrite) -> StreamGuard {
+        self.rewrite = Some(rewrite);
+        self
     }
 
     /// True once the stream was cut.
@@ -133,7 +143,10 @@ impl StreamGuard {
             }
             let count = count_new_calls(&mut self.counted_ids, &calls);
             result.tools_allowed = result.tools_allowed.saturating_add(count);
-            match filter_tools_list_frame(&frame, &self.allowlist) {
+            match self
+                .rewrite
+                .and_then(|rewrite| rewrite(&frame, &self.allowlist))
+            {
                 Some(rewritten) => result.output.extend_from_slice(&rewritten),
                 None => result.output.extend_from_slice(frame.raw),
             }

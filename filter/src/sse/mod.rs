@@ -1,5 +1,4 @@
-//! SPEC "Response policing": SSE framing, tool-call dialects and the stream guard;
-//! and SPEC "MCP": the `tools/call` request check and the `tools/list` filter.
+//! SPEC "Response policing": SSE framing, tool-call dialects and the stream guard.
 //!
 //! Plain Rust over bytes, no proxy-wasm: the glue feeds body chunks to a
 //! [`StreamGuard`] and sends what it returns.
@@ -9,24 +8,18 @@
 //!   ([`scan`]: the byte searches under it and the framer).
 //! - [`dialects`]: tool calls per SPEC's table, every candidate name.
 //! - [`guard`]: forward, or cut with the error event ([`error_event`]).
-//! - [`mcp`]: JSON-RPC `tools/call` and `tools/list` ([`json_spans`] keeps bytes).
 
 pub mod dialects;
 pub mod error_event;
 pub mod framer;
 pub mod guard;
-pub mod json_spans;
 pub mod markers;
-pub mod mcp;
 pub mod scan;
 pub mod tool_name;
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 pub use error_event::{error_event_stream, tool_denied_event, CONTENT_ENCODED_MESSAGE};
-pub use guard::{ChunkResult, CutReason, StreamGuard, Verdict};
-pub use mcp::{
-    check_request, filter_tools_list, filter_tools_list_frame, lists_tools, McpRequestVerdict,
-};
+pub use guard::{ChunkResult, CutReason, FrameRewrite, StreamGuard, Verdict};
 pub use tool_name::ToolName;

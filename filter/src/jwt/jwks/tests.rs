@@ -1,4 +1,11 @@
 use super::*;
+
+/// Whether a `local_jwks` text could be used, and the reason it cannot.
+fn check_local_jwks(text: &str) -> Result<(), String> {
+    JwkSet::parse_local(text.as_bytes())
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+}
 use crate::jwt::tests::support::*;
 use serde_json::json;
 use wasm_bindgen_test::wasm_bindgen_test;

@@ -222,7 +222,7 @@ fn a_fetch_that_never_brings_keys_ends_the_wait_with_503() {
 #[test]
 #[wasm_bindgen_test]
 fn built_from_the_remote_config() {
-    let remote = crate::config::RemoteJwks {
+    let remote = crate::jwt::RemoteJwks {
         uri: "https://idp.example/jwks".into(),
         authority: "idp.example".into(),
         path: "/jwks".into(),

@@ -1,10 +1,10 @@
 //! Known ways to get a forged JWT accepted, each refused for the right reason.
 
 use super::support::*;
-use crate::config::{Algorithm, Provider};
 use crate::jwt::base64url::encode;
 use crate::jwt::verify::verify_detailed;
 use crate::jwt::{parse, verify, JwkSet, Reason};
+use crate::jwt::{Algorithm, Provider};
 use serde_json::json;
 use wasm_bindgen_test::wasm_bindgen_test;
 

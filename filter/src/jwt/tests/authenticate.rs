@@ -1,11 +1,11 @@
 //! The glue's entry points: extraction, routing, key states, refetch and cache.
 
 use super::support::*;
-use crate::config::{HeaderSource, Provider};
 use crate::jwt::{
     authenticate, authenticate_with_cache, extract, FoundToken, JwkSet, KeyState, Outcome, Reason,
     TokenCache,
 };
+use crate::jwt::{HeaderSource, Provider};
 use serde_json::json;
 use wasm_bindgen_test::wasm_bindgen_test;
 

@@ -1,7 +1,7 @@
 //! Claim checks, each reason at its boundary, on correctly signed tokens.
 
 use super::support::*;
-use crate::config::Provider;
+use crate::jwt::Provider;
 use crate::jwt::{parse, verify, Reason, VerifiedToken};
 use serde_json::{json, Value};
 use wasm_bindgen_test::wasm_bindgen_test;
@@ -252,7 +252,7 @@ fn cognito_id_tokens() {
         issuer: "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_ExAmPlE".into(),
         audiences: vec!["6o7h8i9jexampleclientid".into()],
         token_use: vec!["id".into()],
-        algorithms: vec![crate::config::Algorithm::RS256],
+        algorithms: vec![crate::jwt::Algorithm::RS256],
         roles_claim: roles_claim("cognito:groups"),
         ..provider()
     };

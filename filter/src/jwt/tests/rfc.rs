@@ -2,12 +2,12 @@
 //! (EdDSA), verified as published.
 
 use super::support::*;
-use crate::config::{Algorithm, Provider};
 use crate::json::Json;
 use crate::jwt::jwk::KeyProblem;
 use crate::jwt::token::{parse_jws, Jws};
 use crate::jwt::verify::{verify_jws_signature, Rejection};
 use crate::jwt::{parse, verify, JwkSet, JwksError, Reason};
+use crate::jwt::{Algorithm, Provider};
 use serde_json::json;
 use wasm_bindgen_test::wasm_bindgen_test;
 

@@ -1,8 +1,8 @@
 //! Fixtures, keys and token minting for the JWT tests.
 
-use crate::config::{Algorithm, ClaimPath, HeaderSource, JwksSource, Provider};
 use crate::jwt::base64url;
 use crate::jwt::JwkSet;
+use crate::jwt::{Algorithm, ClaimPath, HeaderSource, JwksSource, Provider};
 use jwt_compact::alg::{Ed25519, Es256, Hs256, Hs256Key, Rsa, RsaPrivateKey};
 use jwt_compact::jwk::JsonWebKey;
 use jwt_compact::{Algorithm as _, AlgorithmSignature as _};
@@ -10,30 +10,23 @@ use serde_json::{json, Value};
 
 pub const RFC7515_A1_JWK: &str =
     include_str!("../../../../fixtures/jose/rfc7515/A1_HS256.jwk.json");
-pub const RFC7515_A1_JWS: &str =
-    include_str!("../../../../fixtures/jose/rfc7515/A1_HS256.jws");
+pub const RFC7515_A1_JWS: &str = include_str!("../../../../fixtures/jose/rfc7515/A1_HS256.jws");
 pub const RFC7515_A2_JWK: &str =
     include_str!("../../../../fixtures/jose/rfc7515/A2_RS256.jwk.json");
-pub const RFC7515_A2_JWS: &str =
-    include_str!("../../../../fixtures/jose/rfc7515/A2_RS256.jws");
+pub const RFC7515_A2_JWS: &str = include_str!("../../../../fixtures/jose/rfc7515/A2_RS256.jws");
 pub const RFC7515_A3_JWK: &str =
     include_str!("../../../../fixtures/jose/rfc7515/A3_ES256.jwk.json");
-pub const RFC7515_A3_JWS: &str =
-    include_str!("../../../../fixtures/jose/rfc7515/A3_ES256.jws");
+pub const RFC7515_A3_JWS: &str = include_str!("../../../../fixtures/jose/rfc7515/A3_ES256.jws");
 pub const RFC7515_A4_JWK: &str =
     include_str!("../../../../fixtures/jose/rfc7515/A4_ES512.jwk.json");
-pub const RFC7515_A4_JWS: &str =
-    include_str!("../../../../fixtures/jose/rfc7515/A4_ES512.jws");
-pub const RFC7515_A5_JWS: &str =
-    include_str!("../../../../fixtures/jose/rfc7515/A5_none.jws");
-pub const RFC7520_RSA_JWK: &str = include_str!(
-    "../../../../fixtures/jose/rfc7520/4_1.rsa_v15_signature.RS256.jwk.json"
-);
+pub const RFC7515_A4_JWS: &str = include_str!("../../../../fixtures/jose/rfc7515/A4_ES512.jws");
+pub const RFC7515_A5_JWS: &str = include_str!("../../../../fixtures/jose/rfc7515/A5_none.jws");
+pub const RFC7520_RSA_JWK: &str =
+    include_str!("../../../../fixtures/jose/rfc7520/4_1.rsa_v15_signature.RS256.jwk.json");
 pub const RFC7520_4_1_JWS: &str =
     include_str!("../../../../fixtures/jose/rfc7520/4_1.rsa_v15_signature.RS256.jws");
-pub const RFC7520_4_2_JWK: &str = include_str!(
-    "../../../../fixtures/jose/rfc7520/4_2.rsa-pss_signature.PS384.jwk.json"
-);
+pub const RFC7520_4_2_JWK: &str =
+    include_str!("../../../../fixtures/jose/rfc7520/4_2.rsa-pss_signature.PS384.jwk.json");
 pub const RFC7520_4_2_JWS: &str =
     include_str!("../../../../fixtures/jose/rfc7520/4_2.rsa-pss_signature.PS384.jws");
 pub const RFC7520_4_3_JWK: &str =
@@ -43,23 +36,18 @@ pub const RFC7520_4_3_JWS: &str =
 pub const RFC7520_4_4_JWK: &str = include_str!(
     "../../../../fixtures/jose/rfc7520/4_4.hmac-sha2_integrity_protection.HS256.jwk.json"
 );
-pub const RFC7520_4_4_JWS: &str = include_str!(
-    "../../../../fixtures/jose/rfc7520/4_4.hmac-sha2_integrity_protection.HS256.jws"
-);
-pub const RFC7520_4_5_JWS: &str = include_str!(
-    "../../../../fixtures/jose/rfc7520/4_5.signature_with_detached_content.HS256.jws"
-);
+pub const RFC7520_4_4_JWS: &str =
+    include_str!("../../../../fixtures/jose/rfc7520/4_4.hmac-sha2_integrity_protection.HS256.jws");
+pub const RFC7520_4_5_JWS: &str =
+    include_str!("../../../../fixtures/jose/rfc7520/4_5.signature_with_detached_content.HS256.jws");
 pub const COGNITO_HEADER: &str =
     include_str!("../../../../fixtures/jose/cognito/id_token_header.aws_docs.json");
-pub const COGNITO_BASELINE: &str = include_str!(
-    "../../../../fixtures/jose/cognito/id_token_baseline_scenario.aws_docs.json"
-);
-pub const COGNITO_GROUPS: &str = include_str!(
-    "../../../../fixtures/jose/cognito/id_token_groups_scenario.aws_docs.json"
-);
-pub const COGNITO_DEFAULT: &str = include_str!(
-    "../../../../fixtures/jose/cognito/id_token_default_payload.aws_docs.json"
-);
+pub const COGNITO_BASELINE: &str =
+    include_str!("../../../../fixtures/jose/cognito/id_token_baseline_scenario.aws_docs.json");
+pub const COGNITO_GROUPS: &str =
+    include_str!("../../../../fixtures/jose/cognito/id_token_groups_scenario.aws_docs.json");
+pub const COGNITO_DEFAULT: &str =
+    include_str!("../../../../fixtures/jose/cognito/id_token_default_payload.aws_docs.json");
 pub const COGNITO_JWKS: &str =
     include_str!("../../../../fixtures/jose/cognito/jwks_sample.aws_docs_legacy.json");
 
@@ -214,9 +202,7 @@ pub fn provider() -> Provider {
         audiences: vec![],
         token_use: vec![],
         algorithms: Algorithm::ALL.to_vec(),
-        jwks: JwksSource::Local {
-            inline_string: String::new(),
-        },
+        jwks: JwksSource::Local(crate::jwt::JwkSet::empty()),
         from_headers: vec![HeaderSource {
             name: "authorization".into(),
             value_prefix: "Bearer ".into(),

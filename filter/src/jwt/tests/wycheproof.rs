@@ -2,18 +2,17 @@
 //! implements gives Wycheproof's expected result, except where toolguard is
 //! stricter on purpose (listed, with the reason, and checked to be refused).
 
-use crate::config::Algorithm;
 use crate::jwt::jwk::KeyProblem;
 use crate::jwt::token::parse_jws;
 use crate::jwt::verify::verify_jws_signature;
+use crate::jwt::Algorithm;
 use crate::jwt::{JwkSet, JwksError};
 use serde_json::Value;
 use wasm_bindgen_test::wasm_bindgen_test;
 
 const JWS_TESTS: &str =
     include_str!("../../../../fixtures/jose/wycheproof/json_web_signature_test.json");
-const JWK_TESTS: &str =
-    include_str!("../../../../fixtures/jose/wycheproof/json_web_key_test.json");
+const JWK_TESTS: &str = include_str!("../../../../fixtures/jose/wycheproof/json_web_key_test.json");
 
 /// Vectors Wycheproof calls valid that toolguard refuses, and why.
 const STRICTER: [(u64, &str); 4] = [

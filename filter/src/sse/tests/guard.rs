@@ -131,18 +131,3 @@ fn frame_too_large_cut_names_the_limit() {
     ));
     assert_eq!(g.on_chunk(b"\n\n", true).verdict, Verdict::Closed);
 }
-
-#[test]
-#[wasm_bindgen_test]
-fn mcp_tools_list_frames_are_rewritten_in_the_stream() {
-    let list = br#"{"jsonrpc":"2.0","id":1,"result":{"tools":[{"name":"good","inputSchema":{}},{"name":"bad","inputSchema":{}}]}}"#;
-    let kept = br#"{"jsonrpc":"2.0","id":1,"result":{"tools":[{"name":"good","inputSchema":{}}]}}"#;
-    let input = [&b"event: message\r\nid: 7\r\ndata: "[..], list, b"\r\n\r\n"].concat();
-    let expected = [&b"event: message\r\nid: 7\r\ndata: "[..], kept, b"\r\n\r\n"].concat();
-    let r = assert_every_chunking(&input, &Allowlist::of(&["good"]), 65536, &expected);
-    assert_eq!((r.allowed, r.denied, r.cut), (0, 0, false));
-    // Unchanged for a caller who may use both, and for other event types.
-    assert_every_chunking(&input, &Allowlist::of(&["good", "bad"]), 65536, &input);
-    let other = [&b"event: other\ndata: "[..], list, b"\n\n"].concat();
-    assert_every_chunking(&other, &Allowlist::of(&["good"]), 65536, &other);
-}

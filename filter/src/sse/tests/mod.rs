@@ -9,12 +9,11 @@
 mod chunking;
 mod fixtures;
 mod guard;
-mod mcp;
 mod property;
 mod whatwg;
 
 use super::error_event::tool_denied_event;
-use super::guard::{StreamGuard, Verdict};
+use super::guard::{FrameRewrite, StreamGuard, Verdict};
 use crate::policy::Allowlist;
 
 /// A tiny deterministic PRNG (xorshift64*), so tests need no crate.
@@ -55,7 +54,20 @@ pub struct Run {
 /// checks that nothing comes out after a cut and that the guard never holds more
 /// than `max` bytes between chunks.
 pub fn run(list: &Allowlist, max: usize, chunks: &[&[u8]]) -> Run {
+    run_rewriting(list, max, None, chunks)
+}
+
+/// [`run`] with a guard that rewrites allowed frames through `rewrite`.
+pub fn run_rewriting(
+    list: &Allowlist,
+    max: usize,
+    rewrite: Option<FrameRewrite>,
+    chunks: &[&[u8]],
+) -> Run {
     let mut guard = StreamGuard::new(list.clone(), max);
+    if let Some(rewrite) = rewrite {
+        guard = guard.rewriting_frames_with(rewrite);
+    }
     let mut out = Run {
         output: Vec::new(),
         allowed: 0,
@@ -122,6 +134,19 @@ pub fn random_chunkings(input: &[u8], seed: u64, count: usize) -> Vec<Vec<&[u8]>
 /// under random chunkings, and asserts the output is `expected` every time and
 /// the counters agree with the whole-buffer run.
 pub fn assert_every_chunking(input: &[u8], list: &Allowlist, max: usize, expected: &[u8]) -> Run {
+    assert_every_chunking_rewriting(input, list, max, None, expected)
+}
+
+/// [`assert_every_chunking`] with a guard that rewrites allowed frames.
+pub fn assert_every_chunking_rewriting(
+    input: &[u8],
+    list: &Allowlist,
+    max: usize,
+    rewrite: Option<FrameRewrite>,
+    expected: &[u8],
+) -> Run {
+    let run =
+        |list: &Allowlist, max: usize, chunks: &[&[u8]]| run_rewriting(list, max, rewrite, chunks);
     let whole = run(list, max, &[input]);
     assert_eq!(Lossy(&whole.output), Lossy(expected), "whole input");
     let same = |r: &Run, how: &str| {

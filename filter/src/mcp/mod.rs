@@ -6,13 +6,15 @@
 //! JSON body, a JSON answer to a `tools/list`, or, through the stream guard, each
 //! `message` frame of an event stream).
 
-use super::error_event::not_allowed_message;
-use super::framer::Frame;
-use super::json_spans::{self, Member};
-use super::markers::{self, contains_any};
-use super::tool_name::ToolName;
+mod json_spans;
+
 use crate::json::Json;
 use crate::policy::Allowlist;
+use crate::sse::error_event::not_allowed_message;
+use crate::sse::framer::Frame;
+use crate::sse::markers::{self, contains_any};
+use crate::sse::ToolName;
+use json_spans::Member;
 use std::ops::Range;
 
 /// What to do with a JSON request body.
@@ -307,3 +309,6 @@ pub fn filter_tools_list_frame(frame: &Frame<'_>, allowlist: &Allowlist) -> Opti
     out.extend_from_slice(raw.get(at..)?);
     Some(out)
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,18 +1,15 @@
 //! SPEC "MCP": the `tools/call` request check and the `tools/list` filter.
 
 use super::*;
+use crate::policy::Allowlist;
 use crate::sse::framer::Framer;
-use crate::sse::mcp::{
-    check_request, filter_tools_list, filter_tools_list_frame, lists_tools, McpRequestVerdict,
-};
+use crate::sse::tests::*;
 use wasm_bindgen_test::wasm_bindgen_test;
 
-const SPEC_REQUEST: &[u8] = include_bytes!(
-    "../../../../fixtures/streams/mcp_spec_2025-06-18_tools_call_request.json"
-);
-const SDK_REQUEST: &[u8] = include_bytes!(
-    "../../../../fixtures/streams/mcp_streamable_http_tools_call_request.json"
-);
+const SPEC_REQUEST: &[u8] =
+    include_bytes!("../../../fixtures/streams/mcp_spec_2025-06-18_tools_call_request.json");
+const SDK_REQUEST: &[u8] =
+    include_bytes!("../../../fixtures/streams/mcp_streamable_http_tools_call_request.json");
 
 const GET_WEATHER_DENIED: &str = r#"{"jsonrpc":"2.0","id":2,"error":{"code":-32003,"message":"tool \"get_weather\" is not allowed"}}"#;
 
@@ -344,5 +341,38 @@ fn tools_list_sse_frames_are_rewritten_in_place() {
     assert_eq!(
         frame_of(b"event: message\ndata: {\"result\":{\"tools\":[{\"name\":\"a\"}]}}\n\n").1,
         None
+    );
+}
+
+#[test]
+#[wasm_bindgen_test]
+fn mcp_tools_list_frames_are_rewritten_in_the_stream() {
+    let list = br#"{"jsonrpc":"2.0","id":1,"result":{"tools":[{"name":"good","inputSchema":{}},{"name":"bad","inputSchema":{}}]}}"#;
+    let kept = br#"{"jsonrpc":"2.0","id":1,"result":{"tools":[{"name":"good","inputSchema":{}}]}}"#;
+    let input = [&b"event: message\r\nid: 7\r\ndata: "[..], list, b"\r\n\r\n"].concat();
+    let expected = [&b"event: message\r\nid: 7\r\ndata: "[..], kept, b"\r\n\r\n"].concat();
+    let r = assert_every_chunking_rewriting(
+        &input,
+        &Allowlist::of(&["good"]),
+        65536,
+        Some(filter_tools_list_frame),
+        &expected,
+    );
+    assert_eq!((r.allowed, r.denied, r.cut), (0, 0, false));
+    // Unchanged for a caller who may use both, and for other event types.
+    assert_every_chunking_rewriting(
+        &input,
+        &Allowlist::of(&["good", "bad"]),
+        65536,
+        Some(filter_tools_list_frame),
+        &input,
+    );
+    let other = [&b"event: other\ndata: "[..], list, b"\n\n"].concat();
+    assert_every_chunking_rewriting(
+        &other,
+        &Allowlist::of(&["good"]),
+        65536,
+        Some(filter_tools_list_frame),
+        &other,
     );
 }
