@@ -186,6 +186,15 @@ impl Bootstrap {
         args
     }
 
+    /// Whether the plugin configuration says `allow_on_headers_stop_iteration`:
+    /// the Wasm `PluginConfig` then sets it too, as a deployment must.
+    fn holds_headers_for_bodies(&self) -> bool {
+        serde_json::from_str::<Value>(&self.plugin_config)
+            .ok()
+            .and_then(|c| c.get("allow_on_headers_stop_iteration")?.as_bool())
+            .unwrap_or(false)
+    }
+
     /// The bootstrap document.
     pub fn to_json(&self) -> Value {
         let wasm_filter = json!({
@@ -205,6 +214,8 @@ impl Bootstrap {
                         "value": self.plugin_config,
                     },
                     "fail_open": false,
+                    // Paired with the plugin configuration's field of the same name.
+                    "allow_on_headers_stop_iteration": self.holds_headers_for_bodies(),
                 },
             },
         });

@@ -6,6 +6,7 @@
 use std::future::Future;
 use std::net::{SocketAddr, TcpListener as StdListener};
 use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -29,6 +30,8 @@ pub(crate) type Handler = Arc<dyn Fn(Request<Incoming>) -> HandlerFuture + Send 
 pub(crate) struct Server {
     addr: SocketAddr,
     shutdown: watch::Sender<bool>,
+    /// TCP connections accepted so far.
+    connections: Arc<AtomicUsize>,
 }
 
 impl Server {
@@ -49,6 +52,8 @@ impl Server {
                 .context(|| "registering listener with tokio".to_string())?
         };
         let (shutdown, mut stop) = watch::channel(false);
+        let connections = Arc::new(AtomicUsize::new(0));
+        let accepted_count = connections.clone();
         runtime::handle().spawn(async move {
             loop {
                 let accepted = tokio::select! {
@@ -56,6 +61,7 @@ impl Server {
                     _ = stop.changed() => return,
                 };
                 let Ok((stream, _)) = accepted else { continue };
+                accepted_count.fetch_add(1, Ordering::SeqCst);
                 // Streams are replayed chunk by chunk: don't let Nagle merge them.
                 let _ = stream.set_nodelay(true);
                 let handler = handler.clone();
@@ -74,11 +80,19 @@ impl Server {
                 });
             }
         });
-        Ok(Server { addr, shutdown })
+        Ok(Server {
+            addr,
+            shutdown,
+            connections,
+        })
     }
 
     pub(crate) fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    pub(crate) fn connections(&self) -> usize {
+        self.connections.load(Ordering::SeqCst)
     }
 }
 

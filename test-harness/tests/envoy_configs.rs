@@ -280,6 +280,16 @@ fn embedded_plugin_configs_pass_the_filters_check_and_name_existing_clusters() {
             !wasm["fail_open"].as_bool().unwrap_or(false),
             "{what}: fail closed"
         );
+        // SPEC "MCP": the plugin's field says what Envoy's PluginConfig field does;
+        // every recipe that can set it does, so a refused call never goes upstream.
+        assert_eq!(
+            (
+                wasm["allow_on_headers_stop_iteration"].as_bool(),
+                plugin["allow_on_headers_stop_iteration"].as_bool()
+            ),
+            (Some(true), Some(true)),
+            "{what}: allow_on_headers_stop_iteration set in both places"
+        );
     }
 }
 

@@ -5,10 +5,12 @@
 //! filtered (JSON and SSE `event: message`), the spec fixtures, the counters, and
 //! the official MCP Python SDK (server and client) through Envoy.
 //!
-//! Headers of a checked POST do go upstream before its body is read (a paused
-//! headers callback would also keep the body from the filter); what must never
-//! reach the upstream is the body of a denied call. The mock agent records how
-//! far each request body got (`body_complete`), so that is what is asserted.
+//! Without `allow_on_headers_stop_iteration`, headers of a checked POST do go
+//! upstream before its body is read (a paused headers callback would also keep
+//! the body from the filter); what must never reach the upstream is the body of a
+//! denied call. The mock agent records how far each request body got
+//! (`body_complete`), so that is what is asserted. With it, not even a connection
+//! is opened for a refused call.
 
 mod common;
 
@@ -184,6 +186,49 @@ fn a_denied_call_is_answered_403_with_the_jsonrpc_error_and_its_body_never_goes_
     let resp = post_json(&envoy, &analyst(), call("10", "search_docs"), false);
     assert_eq!(resp.status, 200);
     assert_counter(&envoy, ALLOWED, 1);
+}
+
+/// SPEC "MCP": with `allow_on_headers_stop_iteration` (the plugin configuration's
+/// field, paired by the harness with the Wasm `PluginConfig` field of the same
+/// name, as every recipe in envoy/ does), nothing of a denied or oversized call
+/// reaches the upstream: no connection, no request, not even its headers.
+#[test]
+fn with_allow_on_headers_stop_iteration_a_refused_call_never_reaches_the_upstream() {
+    const LIMIT: usize = 1024;
+    let agent = MockAgent::start().unwrap();
+    let mut cfg = config(Some(LIMIT));
+    cfg["allow_on_headers_stop_iteration"] = json!(true);
+    let envoy = start_envoy(&agent, &cfg);
+    for (id, h2c) in [("1", false), ("2", true)] {
+        let resp = post_json(&envoy, &analyst(), call(id, "delete_everything"), h2c);
+        assert_denied(&resp, &denial(id, "delete_everything"));
+    }
+    // Over the limit with no content-length: only the body shows it.
+    let filler = vec![b' '; LIMIT];
+    let (status, body) = post_chunked(
+        &envoy,
+        &analyst(),
+        &[call("3", "get_weather").as_bytes(), &filler],
+    );
+    assert_eq!(status, 413, "{}", show(&body));
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(
+        (agent.connections(), agent.requests_started()),
+        (0, 0),
+        "the upstream saw a connection or a request for a refused call"
+    );
+    assert_counter(&envoy, DENIED, 2);
+    // Allowed calls still go through byte-identical once their body was read.
+    for (i, h2c) in [false, true].into_iter().enumerate() {
+        let body = format!("{}\n", call(&(20 + i).to_string(), "get_weather"));
+        let resp = post_json(&envoy, &analyst(), body.clone(), h2c);
+        assert_eq!(resp.status, 200, "{}", show(&resp.body));
+        let got = agent.wait_requests(i + 1, WAIT).unwrap().remove(i);
+        assert!(got.body_complete);
+        assert_eq!(got.body, body.as_bytes(), "h2c: {h2c}");
+    }
+    assert_eq!(agent.requests_started(), 2);
+    assert_counter(&envoy, ALLOWED, 2);
 }
 
 #[test]

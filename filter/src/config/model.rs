@@ -10,6 +10,10 @@ pub struct Config {
     /// `None`: no stream policing and no MCP checks.
     pub tools: Option<ToolsConfig>,
     pub agentcore: Option<AgentCoreConfig>,
+    /// The Wasm filter's Envoy `PluginConfig` sets the field of the same name
+    /// (Envoy 1.35+): a request whose body must be judged can have its headers
+    /// held with the body, so nothing of a refused request reaches the upstream.
+    pub allow_on_headers_stop_iteration: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

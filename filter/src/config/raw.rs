@@ -10,6 +10,7 @@ pub struct RawConfig {
     pub providers: OrderedMap<RawProvider>,
     pub bypass: Vec<RawBypass>,
     pub tools: Option<RawTools>,
+    pub allow_on_headers_stop_iteration: Option<bool>,
     pub agentcore: Option<RawAgentCore>,
 }
 
@@ -82,7 +83,17 @@ pub type OrderedMap<V> = Vec<(String, V)>;
 
 impl RawConfig {
     pub fn read(value: &Json) -> Result<RawConfig> {
-        let o = Object::new(value, "", &["providers", "bypass", "tools", "agentcore"])?;
+        let o = Object::new(
+            value,
+            "",
+            &[
+                "providers",
+                "bypass",
+                "tools",
+                "agentcore",
+                "allow_on_headers_stop_iteration",
+            ],
+        )?;
         Ok(RawConfig {
             providers: o.required("providers", |v, p| ordered_map(v, p, RawProvider::read))?,
             bypass: o
@@ -90,6 +101,8 @@ impl RawConfig {
                 .unwrap_or_default(),
             tools: o.optional("tools", RawTools::read)?,
             agentcore: o.optional("agentcore", RawAgentCore::read)?,
+            allow_on_headers_stop_iteration: o
+                .optional("allow_on_headers_stop_iteration", boolean)?,
         })
     }
 }

@@ -50,6 +50,7 @@ pub fn validate(raw: RawConfig) -> Result<Config> {
         bypass,
         tools,
         agentcore,
+        allow_on_headers_stop_iteration: raw.allow_on_headers_stop_iteration.unwrap_or(false),
     })
 }
 

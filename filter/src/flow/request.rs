@@ -19,6 +19,9 @@ pub enum RequestStep {
     WaitForKeys { provider: usize, deadline_ms: u64 },
     /// Answered locally; nothing goes upstream.
     Answered,
+    /// Keep the headers until the body is judged (only with
+    /// `allow_on_headers_stop_iteration`); a body step then releases or answers.
+    HoldForBody,
 }
 
 /// What the glue does with a request body chunk.
@@ -313,12 +316,26 @@ impl RequestState {
         {
             return self.answer(host, answers::payload_too_large(tools.max_frame_bytes));
         }
-        // The headers go on: Envoy turns a paused headers callback into "stop all",
-        // which would also keep the body from this filter. The body is held until it
-        // is complete and checked; a denied call is answered here and the upstream
-        // request, which never got a byte of the body, is reset.
         self.check_body = true;
-        RequestStep::Continue
+        if !vm.config.allow_on_headers_stop_iteration {
+            // The headers go on: without Envoy's `allow_on_headers_stop_iteration`, a
+            // paused headers callback becomes "stop all", which would also keep the
+            // body from this filter. The body is held until it is complete and
+            // checked; a denied call is answered here and the upstream request, which
+            // never got a byte of the body, is reset.
+            return RequestStep::Continue;
+        }
+        // With it, the headers wait with the body: a refused call never opens an
+        // upstream request. A body that arrived whole while the request waited for
+        // keys is judged now.
+        if !self.body_done {
+            return RequestStep::HoldForBody;
+        }
+        match self.check_mcp_body(host, vm) {
+            BodyStep::Continue => RequestStep::Continue,
+            BodyStep::Answered => RequestStep::Answered,
+            BodyStep::Hold => RequestStep::HoldForBody,
+        }
     }
 }
 

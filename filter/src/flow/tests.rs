@@ -457,7 +457,18 @@ fn no_random_bytes_for_a_session_id_is_a_503_and_counted() {
 }
 
 fn mcp_request(body: &str, content_length: bool) -> (FakeHost, Vm, RequestState, RequestStep) {
-    let mut vm = vm(r#","tools":{"default":["get_weather"],"max_frame_bytes":1024}"#);
+    mcp_request_with(body, content_length, "")
+}
+
+/// `extra`: more top-level configuration fields, each starting with a comma.
+fn mcp_request_with(
+    body: &str,
+    content_length: bool,
+    extra: &str,
+) -> (FakeHost, Vm, RequestState, RequestStep) {
+    let mut vm = vm(&format!(
+        r#","tools":{{"default":["get_weather"],"max_frame_bytes":1024}}{extra}"#
+    ));
     let len = body.len().to_string();
     let mut headers = vec![
         (":path", "/ping"),
@@ -472,6 +483,81 @@ fn mcp_request(body: &str, content_length: bool) -> (FakeHost, Vm, RequestState,
     let mut request = RequestState::default();
     let step = request.on_headers(&host, &mut vm, false);
     (host, vm, request, step)
+}
+
+const HOLD_HEADERS: &str = r#","allow_on_headers_stop_iteration":true"#;
+
+/// SPEC "MCP": with `allow_on_headers_stop_iteration`, the headers wait with the
+/// body, so a denied call never opens an upstream request.
+#[test]
+#[wasm_bindgen_test]
+fn with_allow_on_headers_stop_iteration_the_headers_wait_for_the_verdict() {
+    let denied = r#"{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"rm_rf","arguments":{}}}"#;
+    let (host, vm, mut request, step) = mcp_request_with(denied, false, HOLD_HEADERS);
+    assert_eq!(step, RequestStep::HoldForBody);
+    assert_eq!(request.on_body(&host, &vm, 10, false), BodyStep::Hold);
+    assert_eq!(
+        request.on_body(&host, &vm, denied.len(), true),
+        BodyStep::Answered
+    );
+    assert_eq!(host.sent.borrow().as_ref().unwrap().status, 403);
+
+    let allowed = r#"{"jsonrpc":"2.0","id":8,"method":"tools/call","params":{"name":"get_weather","arguments":{}}}"#;
+    let (host, vm, mut request, step) = mcp_request_with(allowed, false, HOLD_HEADERS);
+    assert_eq!(step, RequestStep::HoldForBody);
+    assert_eq!(
+        request.on_body(&host, &vm, allowed.len(), true),
+        BodyStep::Continue
+    );
+    assert!(host.sent.borrow().is_none());
+
+    // Oversized without a content-length: 413 once the body shows it.
+    let big = format!(
+        r#"{{"jsonrpc":"2.0","id":9,"method":"x","params":"{}"}}"#,
+        "a".repeat(2000)
+    );
+    let (host, vm, mut request, step) = mcp_request_with(&big, false, HOLD_HEADERS);
+    assert_eq!(step, RequestStep::HoldForBody);
+    assert_eq!(
+        request.on_body(&host, &vm, big.len(), false),
+        BodyStep::Answered
+    );
+    assert_eq!(host.sent.borrow().as_ref().unwrap().status, 413);
+}
+
+/// A body that arrived whole while the request waited for keys is judged as
+/// soon as the keys come.
+#[test]
+#[wasm_bindgen_test]
+fn a_body_buffered_during_the_key_wait_is_judged_when_the_keys_come() {
+    let denied = r#"{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"rm_rf","arguments":{}}}"#;
+    let json = format!(
+        r#"{{"providers":{{"idp":{{"issuer":"joe","remote_jwks":{{"http_uri":{{"uri":"https://idp.example/jwks","cluster":"idp"}}}}}}}},"tools":{{"default":["get_weather"]}}{HOLD_HEADERS}}}"#
+    );
+    let mut vm = Vm::new(Rc::new(Config::from_json(json.as_bytes()).unwrap()));
+    let auth = bearer(A2_TOKEN);
+    let host = FakeHost::with_request(&[
+        (":path", "/mcp"),
+        (":method", "POST"),
+        ("content-type", "application/json"),
+        ("authorization", &auth),
+    ]);
+    *host.request_body.borrow_mut() = denied.as_bytes().to_vec();
+    host.now_ms.set(A2_NOW_MS);
+    let mut request = RequestState::default();
+    assert!(matches!(
+        request.on_headers(&host, &mut vm, false),
+        RequestStep::WaitForKeys { .. }
+    ));
+    assert_eq!(
+        request.on_body(&host, &vm, denied.len(), true),
+        BodyStep::Hold
+    );
+    let fetch = vm.due_fetches(A2_NOW_MS).remove(0);
+    vm.on_fetch_answer(0, fetch.id, Some(200), a2_jwks().as_bytes(), A2_NOW_MS + 5)
+        .unwrap();
+    assert_eq!(request.on_keys(&host, &mut vm), RequestStep::Answered);
+    assert_eq!(host.sent.borrow().as_ref().unwrap().status, 403);
 }
 
 #[test]

@@ -61,7 +61,7 @@ impl HttpContext for Http {
         };
         match step {
             RequestStep::Continue => Action::Continue,
-            RequestStep::Answered => Action::Pause,
+            RequestStep::Answered | RequestStep::HoldForBody => Action::Pause,
             RequestStep::WaitForKeys {
                 provider,
                 deadline_ms,

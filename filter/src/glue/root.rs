@@ -145,7 +145,8 @@ impl Root {
                 RequestStep::Continue => {
                     let _ = hostcalls::resume_http_request();
                 }
-                RequestStep::Answered => {}
+                // Held headers wait for the body callbacks, which release or answer.
+                RequestStep::Answered | RequestStep::HoldForBody => {}
                 RequestStep::WaitForKeys {
                     provider,
                     deadline_ms,

@@ -7,6 +7,7 @@ mod body;
 mod reply;
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -125,6 +126,9 @@ impl Routes {
 struct State {
     routes: Mutex<Routes>,
     requests: Mutex<Vec<RecordedRequest>>,
+    /// Requests whose headers arrived, recorded or not (a request reset before
+    /// its body ended is never recorded).
+    started: AtomicUsize,
 }
 
 /// A scriptable upstream on a free loopback port; stops when dropped.
@@ -149,6 +153,7 @@ impl MockAgent {
                 default: Reply::echo(),
             }),
             requests: Mutex::new(Vec::new()),
+            started: AtomicUsize::new(0),
         });
         let handler_state = state.clone();
         let handler: server::Handler = Arc::new(move |req| {
@@ -157,6 +162,16 @@ impl MockAgent {
         });
         let server = Server::start(port, handler)?;
         Ok(MockAgent { server, state })
+    }
+
+    /// TCP connections the upstream accepted (Envoy's pool may reuse one).
+    pub fn connections(&self) -> usize {
+        self.server.connections()
+    }
+
+    /// Requests whose headers reached the upstream, whole or not.
+    pub fn requests_started(&self) -> usize {
+        self.state.started.load(Ordering::SeqCst)
     }
 
     pub fn addr(&self) -> SocketAddr {
@@ -263,6 +278,7 @@ impl MockAgent {
 }
 
 async fn handle(state: &State, req: Request<Incoming>) -> Response<server::Body> {
+    state.started.fetch_add(1, Ordering::SeqCst);
     let (parts, incoming) = req.into_parts();
     // A request body that fails mid-way is recorded as far as it got: the
     // mock must still answer.
