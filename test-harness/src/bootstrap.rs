@@ -25,7 +25,8 @@ pub struct Bootstrap {
     plugin_config: String,
     upstream: SocketAddr,
     upstream_http2: bool,
-    clusters: Vec<(String, SocketAddr)>,
+    /// Extra clusters: name, endpoint, HTTP/2.
+    clusters: Vec<(String, SocketAddr, bool)>,
     listen_port: u16,
     admin_port: u16,
     concurrency: u32,
@@ -97,7 +98,15 @@ impl Bootstrap {
     /// An extra cluster `name` with one endpoint, for the plugin to call
     /// (e.g. its `remote_jwks.http_uri.cluster`).
     pub fn cluster(mut self, name: &str, addr: SocketAddr) -> Bootstrap {
-        self.clusters.push((name.to_string(), addr));
+        self.clusters.push((name.to_string(), addr, false));
+        self
+    }
+
+    /// An extra HTTP/2 (h2c) cluster `name` with one endpoint, for a gRPC
+    /// service such as the rate-limit service (Envoy's gRPC client needs
+    /// `http2_protocol_options` on the cluster).
+    pub fn grpc_cluster(mut self, name: &str, addr: SocketAddr) -> Bootstrap {
+        self.clusters.push((name.to_string(), addr, true));
         self
     }
 
@@ -254,8 +263,8 @@ impl Bootstrap {
             hcm["max_request_headers_kb"] = json!(kb);
         }
         let mut clusters = vec![cluster(AGENT_CLUSTER, self.upstream, self.upstream_http2)];
-        for (name, addr) in &self.clusters {
-            clusters.push(cluster(name, *addr, false));
+        for (name, addr, http2) in &self.clusters {
+            clusters.push(cluster(name, *addr, *http2));
         }
         json!({
             "admin": {"address": socket_address(self.admin_port)},

@@ -30,6 +30,7 @@ pub mod mock_agent;
 pub mod mock_jwks;
 pub mod paths;
 pub mod plugin_config;
+pub mod ratelimit;
 pub mod rng;
 pub mod runtime;
 mod server;

@@ -51,6 +51,10 @@ pub enum Filter {
     },
     /// An Envoy Lua filter (used to observe how a body is chunked).
     Lua(String),
+    /// [`Filter::JwtAuthn`], then this HTTP filter (e.g. Envoy's ratelimit
+    /// filter, [`super::ratelimit::native_ratelimit_filter`], whose service
+    /// cluster is added with [`Front::with_cluster`]).
+    JwtAuthnThen(Value),
 }
 
 /// Where requests go after the filter.
@@ -74,11 +78,23 @@ pub enum DirectBody {
 pub struct Front {
     pub filter: Filter,
     pub route: Route,
+    /// Clusters the filter calls (e.g. the rate-limit service), as Envoy
+    /// cluster JSON.
+    pub clusters: Vec<Value>,
 }
 
 impl Front {
     pub fn new(filter: Filter, route: Route) -> Front {
-        Front { filter, route }
+        Front {
+            filter,
+            route,
+            clusters: Vec::new(),
+        }
+    }
+
+    pub fn with_cluster(mut self, cluster: Value) -> Front {
+        self.clusters.push(cluster);
+        self
     }
 
     /// Starts it with `workers` worker threads and waits until it is ready.
@@ -95,6 +111,10 @@ impl Front {
         match &self.filter {
             Filter::None => {}
             Filter::JwtAuthn => http_filters.push(jwt_authn_filter()),
+            Filter::JwtAuthnThen(filter) => {
+                http_filters.push(jwt_authn_filter());
+                http_filters.push(filter.clone());
+            }
             Filter::Wasm { module, config } => http_filters.push(wasm_filter(module, config)),
             Filter::Lua(code) => http_filters.push(json!({
                 "name": "envoy.filters.http.lua",
@@ -108,7 +128,7 @@ impl Front {
             "name": "envoy.filters.http.router",
             "typed_config": {"@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"},
         }));
-        let mut clusters = Vec::new();
+        let mut clusters = self.clusters.clone();
         let main_route = match &self.route {
             Route::Direct(body) => direct_route("/", body),
             Route::Upstream(addr) => {

@@ -14,6 +14,7 @@ pub mod configs;
 pub mod load;
 pub mod memory;
 pub mod pool;
+pub mod ratelimit;
 mod raw;
 pub mod report;
 pub mod scenarios;

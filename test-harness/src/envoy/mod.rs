@@ -10,6 +10,7 @@ use std::path::Path;
 
 pub use locate::{envoy_command, EnvoyCommand};
 pub use process::{wasm_panic_lines, Envoy, START_TIMEOUT};
+pub(crate) use spawner::spawn;
 
 use crate::{paths, Bootstrap, Error, Result};
 
