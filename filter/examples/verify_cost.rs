@@ -12,7 +12,7 @@ use jwt_compact::alg::{Es256, Rsa, RsaPrivateKey};
 use jwt_compact::jwk::JsonWebKey;
 use jwt_compact::{Algorithm as _, AlgorithmSignature as _};
 use std::time::Instant;
-use toolguard::config::Algorithm;
+use toolguard::jwt::Algorithm;
 use toolguard::jwt::JwkSet;
 
 fn main() {

@@ -44,14 +44,22 @@ fn es256(blob: &[u8; 160]) {
     let mut sec1 = vec![4u8];
     sec1.extend_from_slice(&blob[..64]);
     let theirs = p256::ecdsa::VerifyingKey::from_sec1_bytes(&sec1);
-    assert_eq!(ours.is_ok(), theirs.is_ok(), "key acceptance differs: {ours:?}");
+    assert_eq!(
+        ours.is_ok(),
+        theirs.is_ok(),
+        "key acceptance differs: {ours:?}"
+    );
     let (Ok(ours), Ok(theirs)) = (ours, theirs) else {
         return;
     };
     let digest: &[u8; 32] = digest.try_into().unwrap();
     let want = p256::ecdsa::Signature::from_slice(sig)
         .is_ok_and(|s| theirs.verify_prehash(digest, &s).is_ok());
-    assert_eq!(ours.verify_digest(digest, sig), want, "ES256 verdict differs");
+    assert_eq!(
+        ours.verify_digest(digest, sig),
+        want,
+        "ES256 verdict differs"
+    );
 }
 
 struct RsaFixture {
@@ -65,9 +73,13 @@ fn rsa_fixture() -> &'static RsaFixture {
         let jwk: serde_json::Value = serde_json::from_str(RSA_JWK).unwrap();
         let field = |name: &str| base64url::decode(jwk[name].as_str().unwrap()).unwrap();
         let big = |name: &str| BigUint::from_bytes_be(&field(name));
-        let private =
-            rsa::RsaPrivateKey::from_components(big("n"), big("e"), big("d"), vec![big("p"), big("q")])
-                .unwrap();
+        let private = rsa::RsaPrivateKey::from_components(
+            big("n"),
+            big("e"),
+            big("d"),
+            vec![big("p"), big("q")],
+        )
+        .unwrap();
         let ours = RsaPublicKey::new(&field("n"), &field("e")).unwrap();
         RsaFixture { private, ours }
     })
@@ -84,7 +96,11 @@ impl rand_core::RngCore for InputRng<'_> {
     }
     fn fill_bytes(&mut self, dest: &mut [u8]) {
         for b in dest {
-            *b = self.0.get(self.1 % self.0.len().max(1)).copied().unwrap_or(0x5a);
+            *b = self
+                .0
+                .get(self.1 % self.0.len().max(1))
+                .copied()
+                .unwrap_or(0x5a);
             self.1 += 1;
         }
     }
@@ -96,14 +112,21 @@ impl rand_core::RngCore for InputRng<'_> {
 impl rand_core::CryptoRng for InputRng<'_> {}
 
 /// Our verdict and the rsa crate's, for RS256 (`pss` false) or PS256.
-fn rsa_verdicts(ours: &RsaPublicKey, theirs: &rsa::RsaPublicKey, pss: bool, msg: &[u8], sig: &[u8]) {
+fn rsa_verdicts(
+    ours: &RsaPublicKey,
+    theirs: &rsa::RsaPublicKey,
+    pss: bool,
+    msg: &[u8],
+    sig: &[u8],
+) {
     let (got, want) = if pss {
         let key = rsa::pss::VerifyingKey::<Sha256>::new(theirs.clone());
         let want = rsa::pss::Signature::try_from(sig).is_ok_and(|s| key.verify(msg, &s).is_ok());
         (ours.verify_pss(Hash::Sha256, msg, sig), want)
     } else {
         let key = rsa::pkcs1v15::VerifyingKey::<Sha256>::new(theirs.clone());
-        let want = rsa::pkcs1v15::Signature::try_from(sig).is_ok_and(|s| key.verify(msg, &s).is_ok());
+        let want =
+            rsa::pkcs1v15::Signature::try_from(sig).is_ok_and(|s| key.verify(msg, &s).is_ok());
         (ours.verify_pkcs1v15(Hash::Sha256, msg, sig), want)
     };
     assert_eq!(got, want, "RSA verdict differs (pss: {pss})");
@@ -156,7 +179,13 @@ fuzz_target!(|data: &[u8]| {
                     .to_vec()
             };
             edit(&mut sig, edits);
-            rsa_verdicts(&fixture.ours, &fixture.private.to_public_key(), pss, msg, &sig);
+            rsa_verdicts(
+                &fixture.ours,
+                &fixture.private.to_public_key(),
+                pss,
+                msg,
+                &sig,
+            );
         }
         _ => {
             if data.len() < 257 {
@@ -174,7 +203,8 @@ fuzz_target!(|data: &[u8]| {
                 _ => &[e_pick | 1],
             };
             let ours = RsaPublicKey::new(&n, e);
-            let theirs = rsa::RsaPublicKey::new(BigUint::from_bytes_be(&n), BigUint::from_bytes_be(e));
+            let theirs =
+                rsa::RsaPublicKey::new(BigUint::from_bytes_be(&n), BigUint::from_bytes_be(e));
             if let (Ok(ours), Ok(theirs)) = (ours, theirs) {
                 for pss in [false, true] {
                     rsa_verdicts(&ours, &theirs, pss, b"message", sig);
