@@ -25,7 +25,8 @@ use field::Fe;
 use point::Affine;
 use scalar::{Scalar, N};
 use sha2::{Digest, Sha256};
-use std::sync::{Arc, OnceLock};
+use std::cell::RefCell;
+use std::sync::{Arc, OnceLock, Weak};
 use table::Table;
 
 pub use point::PointError;
@@ -67,11 +68,8 @@ impl P256Key {
     /// infinity has no affine coordinates).
     pub fn new(x: &[u8; 32], y: &[u8; 32]) -> Result<P256Key, PointError> {
         let point = Affine::from_coordinates(x, y)?;
-        let table = Table::new(&point).ok_or(PointError::NotOnCurve)?;
-        Ok(P256Key {
-            point,
-            table: Arc::new(table),
-        })
+        let table = shared_table(&point).ok_or(PointError::NotOnCurve)?;
+        Ok(P256Key { point, table })
     }
 
     /// ECDSA verification (SEC 1 §4.1.4) of `signature`, the 64-byte r‖s of
@@ -131,6 +129,30 @@ fn split_signature(signature: &[u8]) -> Option<([u8; 32], [u8; 32])> {
     let signature: &[u8; 64] = signature.try_into().ok()?;
     let (r, s) = signature.split_at(32);
     Some((r.try_into().ok()?, s.try_into().ok()?))
+}
+
+/// The table of `point`: the one a live key of this VM already has, or a new
+/// one. A JWKS refresh parses the whole set again while the old set is still
+/// held; an unchanged key then costs no new table (about 20 M instructions).
+fn shared_table(point: &Affine) -> Option<Arc<Table>> {
+    thread_local! {
+        // Weak: a table lives as long as the keys that use it, not longer.
+        static LIVE: RefCell<Vec<(Affine, Weak<Table>)>> = const { RefCell::new(Vec::new()) };
+    }
+    LIVE.with(|live| {
+        let mut live = live.borrow_mut();
+        live.retain(|(_, table)| table.strong_count() > 0);
+        if let Some(table) = live
+            .iter()
+            .find(|(p, _)| p == point)
+            .and_then(|(_, table)| table.upgrade())
+        {
+            return Some(table);
+        }
+        let table = Arc::new(Table::new(point)?);
+        live.push((*point, Arc::downgrade(&table)));
+        Some(table)
+    })
 }
 
 /// The generator's table, built the first time a signature is verified in

@@ -379,3 +379,24 @@ fn agrees_with_the_p256_crate() {
     // Each round: the signature and its malleated twin verify; the others do not.
     assert_eq!(agreed, (24, 24));
 }
+
+#[test]
+#[wasm_bindgen_test]
+fn a_key_parsed_again_shares_the_live_table() {
+    use super::point::{GX, GY};
+    let first = P256Key::new(&GX, &GY).unwrap();
+    let again = P256Key::new(&GX, &GY).unwrap();
+    assert!(std::sync::Arc::ptr_eq(&first.table, &again.table));
+    let other = {
+        let q = affine(&slow_scalar_mul(
+            &[3, 0, 0, 0, 0, 0, 0, 0],
+            &Affine::generator(),
+        ));
+        P256Key::new(&q.x.to_be_bytes(), &q.y.to_be_bytes()).unwrap()
+    };
+    assert!(!std::sync::Arc::ptr_eq(&first.table, &other.table));
+    // Once every key holding it is gone, the table goes too.
+    let weak = std::sync::Arc::downgrade(&first.table);
+    drop((first, again));
+    assert_eq!(weak.strong_count(), 0);
+}
