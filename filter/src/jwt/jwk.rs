@@ -2,12 +2,13 @@
 //! it cannot be used.
 
 use super::base64url;
+use super::ecdsa::{P256Key, PointError};
 use super::roca;
-use super::rsa::RsaPublicKey;
-use super::signature::{Ed25519PublicKey, P256PublicKey, VerifyingKey};
+use super::rsa::{strip_leading_zeros, RsaPublicKey};
+use super::signature::{Ed25519PublicKey, VerifyingKey};
 use crate::json::Json;
 use crate::jwt::Algorithm;
-use jwt_compact::alg::{Hs256Key, VerifyingKey as _};
+use jwt_compact::alg::Hs256Key;
 use std::fmt;
 
 /// RFC 7518 §3.3: RSA keys of 2048 bits or more.
@@ -75,6 +76,7 @@ pub enum KeyProblem {
     RsaInvalid(String),
     RsaRocaVulnerable,
     EcBadCoordinateLength,
+    EcCoordinateOutOfRange,
     EcNotOnCurve,
     Ed25519Invalid,
     SecretTooShort {
@@ -137,6 +139,9 @@ impl fmt::Display for KeyProblem {
                 "RSA modulus has the ROCA fingerprint (CVE-2017-15361): its private key can be computed; replace the key"
             ),
             KeyProblem::EcBadCoordinateLength => write!(f, "\"x\" and \"y\" must each be 32 bytes for P-256"),
+            KeyProblem::EcCoordinateOutOfRange => {
+                write!(f, "\"x\" or \"y\" is not below the P-256 field prime")
+            }
             KeyProblem::EcNotOnCurve => write!(f, "\"x\" and \"y\" are not a point on P-256"),
             KeyProblem::Ed25519Invalid => write!(f, "\"x\" is not a valid Ed25519 public key"),
             KeyProblem::SecretTooShort { bytes } => {
@@ -266,16 +271,23 @@ fn ec(value: &Json) -> Result<(VerifyingKey, Vec<u8>), KeyProblem> {
     let x = bytes(value, "x")?;
     let y = bytes(value, "y")?;
     // RFC 7518 §6.2.1.2: coordinates are full-length, leading zeros included.
-    if x.len() != 32 || y.len() != 32 {
+    let (Ok(x), Ok(y)) = (
+        <[u8; 32]>::try_from(x.as_slice()),
+        <[u8; 32]>::try_from(y.as_slice()),
+    ) else {
         return Err(KeyProblem::EcBadCoordinateLength);
-    }
+    };
+    // Checks that the point is on the curve (so of order n: the cofactor is
+    // 1) and builds its table of multiples, once per key.
+    let key = P256Key::new(&x, &y).map_err(|err| match err {
+        PointError::CoordinateOutOfRange => KeyProblem::EcCoordinateOutOfRange,
+        PointError::NotOnCurve => KeyProblem::EcNotOnCurve,
+    })?;
     let mut sec1 = Vec::with_capacity(65);
     sec1.push(0x04); // uncompressed point
     sec1.extend_from_slice(&x);
     sec1.extend_from_slice(&y);
-    // from_sec1_bytes checks that the point is on the curve (and not the identity).
-    let key = P256PublicKey::from_slice(&sec1).map_err(|_| KeyProblem::EcNotOnCurve)?;
-    Ok((VerifyingKey::P256(Box::new(key)), sec1))
+    Ok((VerifyingKey::P256(key), sec1))
 }
 
 fn okp(value: &Json) -> Result<(VerifyingKey, Vec<u8>), KeyProblem> {
@@ -328,11 +340,6 @@ fn bytes(value: &Json, member: &'static str) -> Result<Vec<u8>, KeyProblem> {
         member,
         expected: "unpadded base64url",
     })
-}
-
-fn strip_leading_zeros(bytes: &[u8]) -> &[u8] {
-    let first = bytes.iter().position(|&b| b != 0).unwrap_or(bytes.len());
-    bytes.get(first..).unwrap_or_default()
 }
 
 /// Bits of a big-endian number without leading zero bytes.
@@ -444,6 +451,8 @@ mod tests {
             (format!(r#"{{"kty":"EC","crv":"P-256","x":"{X}","y":"{}"}}"#, &Y[1..]), BadMember { member: "y", expected: "unpadded base64url" }, true),
             (format!(r#"{{"kty":"EC","crv":"P-256","x":"{X}","y":"{}"}}"#, "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"), EcNotOnCurve, true),
             (format!(r#"{{"kty":"EC","crv":"P-256","x":"{X}","y":"AQAB"}}"#), EcBadCoordinateLength, true),
+            // y = p: a coordinate that is not a field element.
+            (format!(r#"{{"kty":"EC","crv":"P-256","x":"{X}","y":"_____wAAAAEAAAAAAAAAAAAAAAD_______________8"}}"#), EcCoordinateOutOfRange, true),
             (format!(r#"{{"kty":"EC","crv":"P-256","x":"{X}","y":"{Y}","d":"AQAB"}}"#), PrivateKeyMaterial, true),
             (format!(r#"{{"kty":"OKP","crv":"X25519","x":"{ED_X}"}}"#), UnsupportedCurve("X25519".into()), false),
             // The identity point: small order.

@@ -27,6 +27,7 @@ pub mod base64url;
 pub mod cache;
 mod claim_path;
 pub mod claims;
+pub mod ecdsa;
 pub mod extract;
 pub mod jwk;
 pub mod jwks;

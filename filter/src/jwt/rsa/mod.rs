@@ -156,7 +156,8 @@ impl RsaPublicKey {
     }
 }
 
-fn strip_leading_zeros(bytes: &[u8]) -> &[u8] {
+/// A big-endian number without its leading zero bytes.
+pub fn strip_leading_zeros(bytes: &[u8]) -> &[u8] {
     let start = bytes.iter().position(|&b| b != 0).unwrap_or(bytes.len());
     bytes.get(start..).unwrap_or_default()
 }
