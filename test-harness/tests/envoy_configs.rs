@@ -68,6 +68,8 @@ fn fakes() -> Vec<(&'static str, String)> {
         ("IDP_PORT", "18082".into()),
         ("AGENT_ADDRESS", "127.0.0.1".into()),
         ("AGENT_PORT", "18081".into()),
+        ("RATELIMIT_ADDRESS", "127.0.0.1".into()),
+        ("RATELIMIT_PORT", "18083".into()),
         // envoy/istio/wasmplugin.yaml
         ("NAMESPACE", "agents".into()),
         ("AGENT_APP_LABEL", "filings-agent".into()),
@@ -75,6 +77,12 @@ fn fakes() -> Vec<(&'static str, String)> {
             "WASM_IMAGE",
             "123456789012.dkr.ecr.us-east-1.amazonaws.com/toolguard:0.1.0".into(),
         ),
+        // envoy/istio/wasmplugin-ratelimit.yaml
+        (
+            "LIMITADOR_IMAGE",
+            "quay.io/kuadrant/limitador:v2.0.0".into(),
+        ),
+        ("REDIS_URL", "redis://redis.agents:6379".into()),
     ]
 }
 
@@ -191,6 +199,7 @@ fn every_placeholder_of_every_config_gets_a_value() {
         );
     }
     files.push(repo_file("envoy/istio/wasmplugin.yaml"));
+    files.push(repo_file("envoy/istio/wasmplugin-ratelimit.yaml"));
     let known: Vec<&str> = fakes().iter().map(|(n, _)| *n).collect();
     for f in &files {
         let text = std::fs::read_to_string(f).unwrap();
@@ -237,6 +246,15 @@ fn embedded_plugin_configs_pass_the_filters_check_and_name_existing_clusters() {
             if let Some(c) = p["remote_jwks"]["http_uri"]["cluster"].as_str() {
                 cluster(&config, c);
             }
+        }
+        // The rate-limit service is called over gRPC: its cluster speaks HTTP/2.
+        if let Some(c) = plugin["rate_limits"]["service"]["cluster"].as_str() {
+            let options = &cluster(&config, c)["typed_extension_protocol_options"]
+                ["envoy.extensions.upstreams.http.v3.HttpProtocolOptions"];
+            assert!(
+                options["explicit_http_config"]["http2_protocol_options"].is_object(),
+                "{what}: cluster {c} (rate_limits.service) must be HTTP/2"
+            );
         }
         assert!(
             plugin["bypass"]
@@ -445,6 +463,105 @@ fn istio_wasmplugin_config_is_valid_and_names_the_istio_jwks_cluster() {
     if let Err(e) = test_harness::envoy::validate_bootstrap(&bootstrap) {
         panic!("{what}: Envoy with this pluginConfig does not validate:\n{e}");
     }
+}
+
+/// The rate-limit recipes are their base recipes plus `rate_limits` (and the
+/// service): the rest of the policy cannot drift apart.
+#[test]
+fn ratelimit_recipes_are_the_base_recipes_plus_rate_limits() {
+    let envoy_config = |file: &str| {
+        let what = format!("envoy/{file}");
+        let config = yaml(&filled(&repo_file(&what)), &what);
+        let plugin: Value = serde_json::from_str(&plugin_configs(&config)[0]).unwrap();
+        (config, plugin)
+    };
+    let (_, base) = envoy_config("agentcore.yaml");
+    let (config, mut with_limits) = envoy_config("agentcore-ratelimit.yaml");
+    let rate_limits = with_limits
+        .as_object_mut()
+        .unwrap()
+        .remove("rate_limits")
+        .expect("agentcore-ratelimit.yaml: rate_limits");
+    assert_eq!(
+        with_limits, base,
+        "agentcore-ratelimit.yaml: the rest is agentcore.yaml"
+    );
+    assert_eq!(rate_limits["service"]["domain"], "agents");
+    assert_eq!(rate_limits["service"]["failure_mode_deny"], false);
+    assert_eq!(
+        rate_limits["requests"],
+        json!([[{"key": "user", "from": "claim:sub"}]])
+    );
+    let c = cluster(&config, rate_limits["service"]["cluster"].as_str().unwrap());
+    let endpoint = &c["load_assignment"]["endpoints"][0]["lb_endpoints"][0]["endpoint"]["address"]
+        ["socket_address"];
+    assert_eq!(
+        endpoint,
+        &json!({"address": "127.0.0.1", "port_value": 8081})
+    );
+
+    let istio = |file: &str| {
+        let what = format!("envoy/istio/{file}");
+        yaml_documents(&filled(&repo_file(&what)), &what)
+    };
+    let base = istio("wasmplugin.yaml");
+    let docs = istio("wasmplugin-ratelimit.yaml");
+    let kind = |k: &str| {
+        docs.iter()
+            .find(|d| d["kind"] == k)
+            .unwrap_or_else(|| panic!("wasmplugin-ratelimit.yaml: no {k}"))
+    };
+    let mut plugin = kind("WasmPlugin").clone();
+    let rate_limits = plugin["spec"]["pluginConfig"]
+        .as_object_mut()
+        .unwrap()
+        .remove("rate_limits")
+        .expect("wasmplugin-ratelimit.yaml: rate_limits");
+    assert_eq!(
+        plugin, base[0],
+        "the WasmPlugin is wasmplugin.yaml's plus rate_limits"
+    );
+    assert_eq!(
+        &docs[1..3],
+        &base[1..3],
+        "the JWKS ServiceEntry and DestinationRule are wasmplugin.yaml's"
+    );
+    // The cluster the plugin names is the one Istio generates for the Service.
+    let service = kind("Service");
+    let port = &service["spec"]["ports"][0];
+    assert_eq!(port["name"], "grpc");
+    assert_eq!(port["appProtocol"], "grpc");
+    let host = format!(
+        "{}.{}.svc.cluster.local",
+        service["metadata"]["name"].as_str().unwrap(),
+        service["metadata"]["namespace"].as_str().unwrap()
+    );
+    assert_eq!(
+        rate_limits["service"]["cluster"],
+        format!("outbound|{}||{host}", port["port"])
+    );
+    let dr = docs
+        .iter()
+        .find(|d| d["kind"] == "DestinationRule" && d["spec"]["host"] == host.as_str())
+        .expect("a DestinationRule for the rate-limit service");
+    assert_eq!(
+        dr["spec"]["trafficPolicy"]["connectionPool"]["http"]["h2UpgradePolicy"],
+        "UPGRADE"
+    );
+    // The Limitador limits in the ConfigMap are the shipped ones, and parse.
+    let limits = kind("ConfigMap")["data"]["limits.yaml"].as_str().unwrap();
+    let shipped = std::fs::read_to_string(repo_file("envoy/ratelimit/limits.yaml")).unwrap();
+    let parse = |text: &str| test_harness::ratelimit::parse_limits("agents", text).unwrap();
+    assert_eq!(parse(limits), parse(&shipped));
+    // The same descriptors as the Envoy recipe, and the filter accepts them.
+    let envoy_limits = envoy_config("agentcore-ratelimit.yaml").1["rate_limits"].clone();
+    assert_eq!(rate_limits["requests"], envoy_limits["requests"]);
+    assert_eq!(rate_limits["tools"], envoy_limits["tools"]);
+    assert_eq!(rate_limits["tokens"], envoy_limits["tokens"]);
+    check_plugin_config(
+        &kind("WasmPlugin")["spec"]["pluginConfig"].to_string(),
+        "wasmplugin-ratelimit.yaml",
+    );
 }
 
 // ---------------------------------------------------------------------------

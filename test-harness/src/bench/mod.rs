@@ -37,15 +37,17 @@ pub enum Scenario {
     Sse,
     Memory,
     FirstByte,
+    RateLimit,
 }
 
 impl Scenario {
-    pub const ALL: [Scenario; 5] = [
+    pub const ALL: [Scenario; 6] = [
         Scenario::Cached,
         Scenario::NeverSeen,
         Scenario::Sse,
         Scenario::Memory,
         Scenario::FirstByte,
+        Scenario::RateLimit,
     ];
 
     pub fn name(self) -> &'static str {
@@ -55,6 +57,7 @@ impl Scenario {
             Scenario::Sse => "sse",
             Scenario::Memory => "memory",
             Scenario::FirstByte => "first-byte",
+            Scenario::RateLimit => "ratelimit",
         }
     }
 
@@ -184,6 +187,7 @@ pub struct Results {
     pub sse: Option<scenarios::SseResult>,
     pub memory: Option<Vec<memory::MemoryRun>>,
     pub first_byte: Option<ttfb::TtfbResult>,
+    pub ratelimit: Option<Vec<throughput::Series>>,
     pub wasm_bytes: u64,
     pub empty_wasm_bytes: u64,
     /// The load tool, as it names itself.
@@ -220,6 +224,7 @@ pub fn run(opts: &Options) -> Result<Results> {
         sse: None,
         memory: None,
         first_byte: None,
+        ratelimit: None,
         wasm_bytes: scenarios::file_size(&opts.toolguard_wasm)?,
         empty_wasm_bytes: scenarios::file_size(&opts.empty_wasm)?,
         load_tool: wrk.version(),
@@ -246,6 +251,10 @@ pub fn run(opts: &Options) -> Result<Results> {
     if opts.wants(Scenario::FirstByte) {
         step("5. first frame on a slow stream");
         results.first_byte = Some(scenarios::first_frame(opts)?);
+    }
+    if opts.wants(Scenario::RateLimit) {
+        step("7. request limits (rate-limit service)");
+        results.ratelimit = Some(ratelimit::run(&wrk, opts)?);
     }
     let _ = std::fs::remove_dir_all(&opts.work_dir);
     results.elapsed = started.elapsed();

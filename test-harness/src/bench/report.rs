@@ -103,6 +103,13 @@ pub fn targets(opts: &Options, r: &Results) -> Vec<Target> {
         ttfb.map_or("not run".into(), |ms| format!("{ms:+.2} ms")),
         ttfb.map(|ms| ms <= 5.0),
     );
+    let limited = r.ratelimit.as_ref().map(|s| ratio(s, "C", "B"));
+    add(
+        "request limits (rate-limit service)",
+        "toolguard rate_limits >= 0.9 x jwt_authn + Envoy ratelimit req/s",
+        fmt_ratio(limited),
+        limited.map(|x| x >= 0.9),
+    );
     add(
         "module size",
         "toolguard.wasm <= 400 KiB",
@@ -234,6 +241,10 @@ pub fn markdown(opts: &Options, r: &Results, command: &str) -> String {
             "\nAdded by toolguard (median of paired differences): {:+.2} ms.\n",
             t.paired_added_ms(1, 0)
         );
+    }
+    if let Some(s) = &r.ratelimit {
+        super::ratelimit::section(&mut md);
+        throughput_table(&mut md, s, &["B"], None);
     }
     let _ = writeln!(
         md,

@@ -21,7 +21,7 @@ usage: bench [--quick] [--out FILE] [--only NAME,...] [--rounds N] [--strict]
   --out FILE     where to write the report (default: BENCHMARKS.md at the
                  repository root, or a temporary file with --quick)
   --only NAMES   scenarios to run, comma-separated: cached, never-seen, sse,
-                 memory, first-byte (default: all)
+                 memory, first-byte, ratelimit (default: all)
   --rounds N     interleaved rounds per throughput scenario (default 5; quick 1)
   --strict       exit non-zero when a target is missed
 environment:

@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! demo [--check | --serve-only] [--fast] [--port N] [--admin-port N] [--agent-port N]
-//!      [--idp-port N] [--wasm FILE] [--config FILE] [--info-file FILE]
+//!      [--idp-port N] [--ratelimit-port N] [--wasm FILE] [--config FILE] [--info-file FILE]
 //! ```
 
 use std::path::PathBuf;
@@ -12,7 +12,7 @@ use test_harness::demo::{self, Options};
 
 const USAGE: &str = "\
 usage: demo [--check | --serve-only] [--fast] [--port N] [--admin-port N] [--agent-port N]
-            [--idp-port N] [--wasm FILE] [--config FILE] [--info-file FILE]
+            [--idp-port N] [--ratelimit-port N] [--wasm FILE] [--config FILE] [--info-file FILE]
   Starts Envoy with the toolguard filter (envoy/demo.yaml), a mock identity provider and a
   mock AgentCore runtime, narrates a session of real HTTP calls, then keeps running with
   curl commands to try until Ctrl-C.
@@ -25,6 +25,7 @@ usage: demo [--check | --serve-only] [--fast] [--port N] [--admin-port N] [--age
   --fast          stream the agent's answers quickly
   --port N        Envoy's listener (default 8080 if free)      --admin-port N (default 9901)
   --agent-port N  the mock runtime (default 18081 if free)      --idp-port N   (default 18082)
+  --ratelimit-port N  the rate-limit service (default 18083 if free)
   --wasm FILE     the filter module (default target/wasm32-wasip1/release/toolguard.wasm)
   --config FILE   the Envoy config template (default envoy/demo.yaml)";
 
@@ -44,6 +45,7 @@ fn parse(mut args: impl Iterator<Item = String>) -> Result<Options, String> {
             "--admin-port" => o.admin_port = port(args.next(), &arg)?,
             "--agent-port" => o.agent_port = port(args.next(), &arg)?,
             "--idp-port" => o.idp_port = port(args.next(), &arg)?,
+            "--ratelimit-port" => o.ratelimit_port = port(args.next(), &arg)?,
             "--wasm" => o.wasm = Some(PathBuf::from(args.next().ok_or("--wasm needs a FILE")?)),
             "--config" => {
                 o.config = Some(PathBuf::from(args.next().ok_or("--config needs a FILE")?))

@@ -17,6 +17,7 @@
 //! | no_keys     | a token of a second provider whose JWKS never answers well    | 503 `jwks_unavailable` with `Retry-After` |
 //! | reset       | an allowed stream whose upstream aborts inside a frame        | 200, a broken stream holding the stream up to a frame end, never part of a frame |
 //! | disconnect  | an allowed long stream the client leaves after a few chunks   | what arrived is the stream's start; the upstream sees the client go |
+//! | over_limit  | an allowed stream of a user whose request limit is 0          | 429 `rate_limited` with `Retry-After` while the service answers; during its faults the request goes on (200, the fixture) |
 //!
 //! Upstream chunkings are drawn from a seeded PRNG (whole, tiny pieces, paced
 //! pieces). Meanwhile the main provider's JWKS (`cache_duration` 2 s, so it is
@@ -27,8 +28,18 @@
 //! and removed; the keys tokens are signed with stay), so verified tokens are
 //! dropped from the filter's cache and checked again.
 //!
+//! Every authenticated request is also rate-limited (`rate_limits.requests`,
+//! one descriptor per user, `failure_mode_deny` false, timeout 200 ms) by the
+//! harness's rate-limit service (limitador on Redis), generous for everyone
+//! but the over_limit users. Its address is a switch that goes round
+//! phases of its own: the service, then down, slow (1 s, past the timeout),
+//! answering garbage, closing mid-call, with the service between each. During
+//! the faults every request must go on as if no limit were configured.
+//!
 //! Pass criteria (the exit status is non-zero otherwise):
 //! - no wrong verdict of any kind;
+//! - the filter counted rate-limit answers (`toolguard.ratelimit.ok`,
+//!   `.over_limit`) and the faults (`toolguard.ratelimit.error`);
 //! - no panic of the filter (or failed Wasm VM) in Envoy's log, and Envoy alive;
 //! - no stream left open at the end (`http.ingress.downstream_rq_active` and
 //!   `cluster.agent.upstream_rq_active` back to 0);
@@ -48,6 +59,7 @@ use bytes::Bytes;
 use serde_json::{json, Value};
 use test_harness::client::{self, BodyEnding, Response};
 use test_harness::plugin_config::{TEST_AUDIENCE, TEST_ISSUER};
+use test_harness::ratelimit::{Behind, Fault, RateLimitService, RateLimitSwitch};
 use test_harness::tokens::{self, Key, Token};
 use test_harness::{paths, BodyEnd, Bootstrap, Chunking, JwksMode, MockAgent, MockJwks, Reply};
 
@@ -223,16 +235,17 @@ fn route_all(agent: &MockAgent, fixtures: &[Fixture], rng: &mut Rng) {
 
 // --- verdicts --------------------------------------------------------------------
 
-const KINDS: [&str; 6] = [
+const KINDS: [&str; 7] = [
     "allowed",
     "denied",
     "bad_token",
     "no_keys",
     "reset",
     "disconnect",
+    "over_limit",
 ];
 /// Relative weights of [`KINDS`].
-const WEIGHTS: [usize; 6] = [30, 25, 10, 3, 14, 18];
+const WEIGHTS: [usize; 7] = [30, 25, 10, 3, 14, 18, 6];
 
 #[derive(Default)]
 struct Tally {
@@ -267,6 +280,8 @@ struct Tokens {
     /// (authorization header or none, expected error, expected reason)
     bad: Vec<(Option<String>, &'static str, Option<&'static str>)>,
     down: Vec<String>,
+    /// Users whose request limit is 0: every request is over it.
+    over_limit: Vec<String>,
 }
 
 fn mint_tokens() -> Tokens {
@@ -313,6 +328,14 @@ fn mint_tokens() -> Tokens {
                 Token::standard(Key::Rsa1)
                     .iss(DOWN_ISSUER)
                     .sub(&format!("down-{n}"))
+                    .mint()
+            })
+            .collect(),
+        over_limit: (0..4)
+            .map(|n| {
+                Token::standard(keys[n % keys.len()])
+                    .sub(&format!("{OVER_LIMIT_PREFIX}{n}"))
+                    .groups(&["all"])
                     .mint()
             })
             .collect(),
@@ -368,6 +391,7 @@ struct World {
     url: String,
     fixtures: Vec<Fixture>,
     tokens: Tokens,
+    rl: Arc<RlPhase>,
 }
 
 /// One request of `kind`; `Err` describes a wrong verdict.
@@ -475,6 +499,34 @@ async fn run_one(world: &World, kind: &str, h2c: bool, rng: &mut Rng) -> Result<
                 ))
             }
         }
+        "over_limit" => {
+            let path = format!("/s/{fi}/{}", rng.below(VARIANTS));
+            let during = world.rl.now();
+            let resp = request(&world.url, &path, h2c)
+                .bearer(&pick(&world.tokens.over_limit, rng))
+                .send()
+                .await
+                .map_err(|e| format!("{path}: {e}"))?;
+            // The service answered throughout only if no switch happened
+            // and it was behind the switch all along.
+            let answered = during.1 && world.rl.now() == during;
+            if resp.status == 429 {
+                check_json_error(&resp, 429, "rate_limited", None)?;
+                return match resp.header("retry-after").map(str::parse::<u64>) {
+                    Some(Ok(s)) if s >= 1 => Ok(()),
+                    other => Err(format!("429 with Retry-After {other:?}")),
+                };
+            }
+            if !answered && resp.status == 200 && resp.body == f.bytes {
+                Ok(())
+            } else {
+                Err(format!(
+                    "{} {path} (service answering: {answered}): {}",
+                    f.name,
+                    describe(&resp)
+                ))
+            }
+        }
         other => Err(format!("unknown kind {other}")),
     }
 }
@@ -574,6 +626,78 @@ fn flap(jwks: &MockJwks, stop: &AtomicBool, phases: &Mutex<BTreeMap<&'static str
     jwks.set_mode(JwksMode::Serve);
 }
 
+// --- the flapping rate-limit service -----------------------------------------------
+
+/// The users whose request limit is 0.
+const OVER_LIMIT_PREFIX: &str = "over-limit-";
+const RL_DOMAIN: &str = "soak";
+/// Phases of the rate-limit switch, each this long, round and round.
+const RL_PHASE: Duration = Duration::from_secs(3);
+
+fn rl_limits() -> String {
+    format!(
+        "- namespace: {RL_DOMAIN}\n  max_value: 1000000000\n  seconds: 3600\n  conditions: []\n  \
+         variables: [\"descriptors[0]['user']\"]\n\
+         - namespace: {RL_DOMAIN}\n  max_value: 0\n  seconds: 60\n  \
+         conditions: [\"descriptors[0]['user'].startsWith('{OVER_LIMIT_PREFIX}')\"]\n  \
+         variables: [\"descriptors[0]['user']\"]\n"
+    )
+}
+
+/// What is behind the switch: a generation that moves at every switch, and
+/// whether the real service is behind it now.
+#[derive(Default)]
+struct RlPhase(Mutex<(u64, bool)>);
+
+impl RlPhase {
+    fn now(&self) -> (u64, bool) {
+        *self.0.lock().unwrap()
+    }
+    fn set(&self, service: bool) {
+        let mut p = self.0.lock().unwrap();
+        *p = (p.0 + 1, service);
+    }
+}
+
+fn flap_ratelimit(
+    switch: &RateLimitSwitch,
+    phase: &RlPhase,
+    stop: &AtomicBool,
+    phases: &Mutex<BTreeMap<&'static str, u64>>,
+) -> Result<(), String> {
+    let cycle: [(&str, Behind); 8] = [
+        ("service", Behind::Service),
+        ("down", Behind::Fault(Fault::Down)),
+        ("service", Behind::Service),
+        ("slow", Behind::Fault(Fault::Slow(Duration::from_secs(1)))),
+        ("service", Behind::Service),
+        ("garbage", Behind::Fault(Fault::Garbage)),
+        ("service", Behind::Service),
+        ("closing mid-call", Behind::Fault(Fault::CloseMidCall)),
+    ];
+    let mut i = 0;
+    while !stop.load(Ordering::Relaxed) {
+        let (name, behind) = cycle[i % cycle.len()];
+        // Mark the switch before it happens (so no request counts on the
+        // service across it), and the service as behind only once it is.
+        phase.set(false);
+        switch.set(behind).map_err(|e| e.to_string())?;
+        if behind == Behind::Service {
+            phase.set(true);
+        }
+        *phases.lock().unwrap().entry(name).or_default() += 1;
+        let until = Instant::now() + RL_PHASE;
+        while Instant::now() < until && !stop.load(Ordering::Relaxed) {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        i += 1;
+    }
+    phase.set(false);
+    switch.set(Behind::Service).map_err(|e| e.to_string())?;
+    phase.set(true);
+    Ok(())
+}
+
 // --- checks of the upstream side ---------------------------------------------------
 
 /// Checks requests older than `before`: every disconnect's upstream must have
@@ -652,12 +776,21 @@ fn soak(opts: &Options) -> Result<bool, String> {
             },
         },
         "tools": {"roles": {"all": ["*"]}, "default": []},
+        "rate_limits": {
+            "service": {"cluster": "ratelimit", "domain": RL_DOMAIN, "timeout": "200ms", "failure_mode_deny": false},
+            "requests": [[{"key": "user", "from": "claim:sub"}]],
+        },
     });
+    let limiter = RateLimitService::start(RL_DOMAIN, &rl_limits()).map_err(|e| e.to_string())?;
+    let switch = Arc::new(RateLimitSwitch::start(limiter.addr()).map_err(|e| e.to_string())?);
+    let rl_phase = Arc::new(RlPhase::default());
+    rl_phase.set(true);
     let mut envoy = Bootstrap::new()
         .plugin_config_json(&config)
         .upstream(agent.addr())
         .jwks_cluster(jwks.addr())
         .cluster("jwks_down", down.addr())
+        .grpc_cluster("ratelimit", switch.addr())
         .concurrency(opts.envoy_workers)
         .start()
         .map_err(|e| e.to_string())?;
@@ -680,6 +813,7 @@ fn soak(opts: &Options) -> Result<bool, String> {
         url: envoy.url(""),
         fixtures,
         tokens: mint_tokens(),
+        rl: rl_phase.clone(),
     });
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -733,6 +867,16 @@ fn soak(opts: &Options) -> Result<bool, String> {
             jwks
         })
     };
+    let rl_phases = Arc::new(Mutex::new(BTreeMap::new()));
+    let rl_flapper = {
+        let (stop, phases, switch, phase) = (
+            stop.clone(),
+            rl_phases.clone(),
+            switch.clone(),
+            rl_phase.clone(),
+        );
+        std::thread::spawn(move || flap_ratelimit(&switch, &phase, &stop, &phases))
+    };
     let workers: Vec<_> = (0..opts.workers)
         .map(|w| {
             let (world, tally) = (world.clone(), tally.clone());
@@ -781,6 +925,9 @@ fn soak(opts: &Options) -> Result<bool, String> {
     }
     stop.store(true, Ordering::Relaxed);
     let _jwks = flapper.join().map_err(|_| "the JWKS flapper panicked")?;
+    rl_flapper
+        .join()
+        .map_err(|_| "the rate-limit flapper panicked")??;
     let ran = started.elapsed();
     // The disconnects of the last seconds.
     swept += sweep(&agent, Instant::now(), &tally);
@@ -850,6 +997,12 @@ fn soak(opts: &Options) -> Result<bool, String> {
         println!("  - {e}");
     }
     println!("JWKS phases: {:?}", phases.lock().unwrap());
+    println!(
+        "rate-limit phases: {:?}; calls: service {}, faulty endpoints {}",
+        rl_phases.lock().unwrap(),
+        limiter.calls(),
+        switch.faulty_calls()
+    );
     let stat = |n: &str| {
         stats
             .get(n)
@@ -867,6 +1020,12 @@ fn soak(opts: &Options) -> Result<bool, String> {
         stat("toolguard.tools.denied"),
         stat("toolguard.streams.cut"),
     );
+    let (rl_ok, rl_over, rl_error) = (
+        stat("toolguard.ratelimit.ok"),
+        stat("toolguard.ratelimit.over_limit"),
+        stat("toolguard.ratelimit.error"),
+    );
+    println!("rate-limit counters: ratelimit.ok {rl_ok} ratelimit.over_limit {rl_over} ratelimit.error {rl_error}");
     println!("streams left open: {open:?}; Envoy alive: {alive}");
     println!("wasm panics in the Envoy log: {}", panics.len());
     for l in panics.iter().take(5) {
@@ -894,6 +1053,14 @@ fn soak(opts: &Options) -> Result<bool, String> {
     }
     if !panics.is_empty() {
         failures.push(format!("{} wasm panics", panics.len()));
+    }
+    // Answers and faults were both met (a run shorter than one round of the
+    // switch, 24 s, may not meet every fault).
+    if rl_ok == 0 || rl_over == 0 {
+        failures.push("the filter counted no rate-limit answers (ok / over_limit)".to_string());
+    }
+    if rl_error == 0 && ran >= RL_PHASE * 2 {
+        failures.push("the filter counted no rate-limit errors during the faults".to_string());
     }
     if !alive {
         failures.push("Envoy died".to_string());

@@ -47,7 +47,16 @@ pub const ADMIN: DemoUser = DemoUser {
     groups: &["admins"],
 };
 
-pub const USERS: [DemoUser; 2] = [ANALYST, ADMIN];
+/// An analyst on a trial plan: the demo's rate-limit service gives them 3
+/// requests a minute (envoy/ratelimit/demo-limits.yaml).
+pub const TRIAL: DemoUser = DemoUser {
+    name: "trial",
+    sub: "5c4b3a29-1807-4f6e-9d5c-4b3a29180706",
+    email: "tina@trial.example",
+    groups: &["analysts"],
+};
+
+pub const USERS: [DemoUser; 3] = [ANALYST, ADMIN, TRIAL];
 
 pub fn user(name: &str) -> Option<DemoUser> {
     USERS.iter().find(|u| u.name == name).cloned()

@@ -18,6 +18,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use crate::file_envoy::{fill_placeholders, FileEnvoyOptions};
+use crate::ratelimit::RateLimitService;
 use crate::Envoy;
 use crate::{paths, runtime as harness_runtime, Error, Result};
 
@@ -26,6 +27,8 @@ use self::runtime::{MockRuntime, Pacing};
 
 /// The listener name in `envoy/demo.yaml`.
 pub const LISTENER: &str = "demo";
+/// The rate-limit domain in `envoy/demo.yaml` (the namespace of its limits).
+pub const RATELIMIT_DOMAIN: &str = "agents";
 
 /// Command-line choices.
 #[derive(Clone, Debug, Default)]
@@ -40,6 +43,7 @@ pub struct Options {
     pub admin_port: Option<u16>,
     pub agent_port: Option<u16>,
     pub idp_port: Option<u16>,
+    pub ratelimit_port: Option<u16>,
     pub wasm: Option<PathBuf>,
     pub config: Option<PathBuf>,
     /// Start everything and wait for Ctrl-C/SIGTERM without running the
@@ -101,6 +105,8 @@ impl Default for Out {
 pub struct Demo {
     pub idp: MockIdp,
     pub runtime: MockRuntime,
+    /// The rate-limit service (limits: envoy/ratelimit/demo-limits.yaml).
+    pub ratelimit: RateLimitService,
     pub envoy: Envoy,
     pub out: Out,
     pub check: bool,
@@ -144,6 +150,15 @@ pub fn start(options: &Options, out: Out) -> Result<Demo> {
     };
     let idp = MockIdp::start(port_for(options.idp_port, 18082, options.check))?;
     let runtime = MockRuntime::start(port_for(options.agent_port, 18081, options.check), pacing)?;
+    let limits_path = paths::repo_root().join("envoy/ratelimit/demo-limits.yaml");
+    let limits = std::fs::read_to_string(&limits_path)
+        .map_err(|e| Error::new(format!("reading {}: {e}", limits_path.display())))?;
+    let ratelimit = RateLimitService::start_on(
+        port_for(options.ratelimit_port, 18083, options.check),
+        RATELIMIT_DOMAIN,
+        &limits,
+    )
+    .map_err(|e| Error::new(format!("{}: {e}", limits_path.display())))?;
     let wasm = match &options.wasm {
         Some(w) => w.clone(),
         None => paths::require_wasm()?,
@@ -167,6 +182,8 @@ pub fn start(options: &Options, out: Out) -> Result<Demo> {
             ("IDP_PORT", idp.addr().port().to_string()),
             ("AGENT_ADDRESS", runtime.addr().ip().to_string()),
             ("AGENT_PORT", runtime.addr().port().to_string()),
+            ("RATELIMIT_ADDRESS", ratelimit.addr().ip().to_string()),
+            ("RATELIMIT_PORT", ratelimit.addr().port().to_string()),
         ],
     )
     .map_err(|e| Error::new(format!("{}: {e}", config_path.display())))?;
@@ -183,6 +200,7 @@ pub fn start(options: &Options, out: Out) -> Result<Demo> {
     Ok(Demo {
         idp,
         runtime,
+        ratelimit,
         envoy,
         out,
         check: options.check,
@@ -291,6 +309,10 @@ pub fn run(options: Options) -> i32 {
         "  identity (IdP)   {}  (mock Cognito user pool; JWKS {})",
         demo.idp.issuer(),
         demo.idp.jwks_uri()
+    );
+    println!(
+        "  rate limits      {}  (Envoy's rate-limit gRPC API over limitador + Redis; envoy/ratelimit/demo-limits.yaml)",
+        demo.ratelimit.addr()
     );
     println!("  envoy log        {}", demo.envoy.log_path().display());
     println!(

@@ -9,7 +9,7 @@ use base64::Engine;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
-use super::idp::{ADMIN, ANALYST};
+use super::idp::{ADMIN, ANALYST, TRIAL};
 use super::runtime::{self, Invocation, StreamEnd};
 use super::{Demo, Out};
 use crate::client::{self, BodyEnding};
@@ -852,7 +852,10 @@ pub fn run(demo: &Demo) -> Report {
     }
 
     // 9. ----------------------------------------------------------------
-    title(&mut r, out, 9, "toolguard's counters in Envoy's /stats");
+    rate_limited(demo, &mut r);
+
+    // 10. ---------------------------------------------------------------
+    title(&mut r, out, 10, "toolguard's counters in Envoy's /stats");
     say(
         out,
         &format!("GET {}", demo.envoy.admin_url("/stats?filter=toolguard")),
@@ -891,12 +894,123 @@ pub fn run(demo: &Demo) -> Report {
             at_least("tools.denied", 1);
             at_least("streams.cut", 1);
             at_least("jwks.fetch_ok", 1);
+            at_least("ratelimit.ok", 3);
+            at_least("ratelimit.over_limit", 1);
         }
         Err(e) => {
             r.check(out, false, format!("reading /stats: {e}"));
         }
     }
     r
+}
+
+/// Step 9: the trial user's fourth request in a minute is refused with 429
+/// and `Retry-After`, counted by the rate-limit service, and never reaches
+/// the runtime.
+fn rate_limited(demo: &Demo, r: &mut Report) {
+    let out = demo.out;
+    title(
+        r,
+        out,
+        9,
+        "Rate limits: the trial user has 3 requests a minute (counted in the rate-limit service)",
+    );
+    say(
+        out,
+        &format!(
+            "rate_limits.requests: one descriptor {{user: <sub>}} per request, checked in the service at {}",
+            demo.ratelimit.addr()
+        ),
+    );
+    let trial = demo.idp.mint(&TRIAL, 3600);
+    let user = [("user", TRIAL.sub)];
+    for n in 1..=3u64 {
+        match client::get(&demo.url("/whoami"))
+            .bearer(&trial)
+            .send_blocking()
+        {
+            Ok(resp) => {
+                println!(
+                    "  → {}  x-ratelimit-limit: {}  x-ratelimit-remaining: {}  x-ratelimit-reset: {}",
+                    out.bold(&resp.status.to_string()),
+                    resp.header("x-ratelimit-limit").unwrap_or("-"),
+                    resp.header("x-ratelimit-remaining").unwrap_or("-"),
+                    resp.header("x-ratelimit-reset").unwrap_or("-"),
+                );
+                r.check(
+                    out,
+                    resp.status == 200,
+                    format!("request {n}: status 200 (got {})", resp.status),
+                );
+                r.check_eq(
+                    out,
+                    &format!("request {n}: x-ratelimit-remaining"),
+                    resp.header("x-ratelimit-remaining"),
+                    &(3 - n).to_string(),
+                );
+            }
+            Err(e) => {
+                r.check(out, false, format!("request {n}: {e}"));
+            }
+        }
+    }
+    let before = demo.runtime.count();
+    match client::get(&demo.url("/whoami"))
+        .bearer(&trial)
+        .send_blocking()
+    {
+        Ok(resp) => {
+            let retry_after = resp
+                .header("retry-after")
+                .and_then(|v| v.parse::<u64>().ok());
+            println!(
+                "  → {}  Retry-After: {}  {}",
+                out.bold(&resp.status.to_string()),
+                retry_after.map_or("-".into(), |s| s.to_string()),
+                short(&resp.text(), 140)
+            );
+            r.check(
+                out,
+                resp.status == 429,
+                format!("request 4: status 429 (got {})", resp.status),
+            );
+            let body: Value = serde_json::from_slice(&resp.body).unwrap_or(Value::Null);
+            r.check_eq(out, "error", body["error"].as_str(), "rate_limited");
+            r.check(
+                out,
+                retry_after.is_some_and(|s| (1..=60).contains(&s)),
+                format!("Retry-After is the seconds until the minute resets, 1..60 (got {retry_after:?})"),
+            );
+            r.check(
+                out,
+                body["retry_after"].as_u64() == retry_after,
+                format!(
+                    "the body's retry_after equals Retry-After (got {})",
+                    body["retry_after"]
+                ),
+            );
+            r.check(
+                out,
+                demo.runtime.count() == before,
+                "the refused request never reached the runtime",
+            );
+        }
+        Err(e) => {
+            r.check(out, false, format!("request 4: {e}"));
+        }
+    }
+    match demo.ratelimit.remaining(&user) {
+        Ok(left) => {
+            r.check(
+                out,
+                left == Some(0),
+                format!("the service's counter for the trial user: 0 left (got {left:?})"),
+            );
+        }
+        Err(e) => {
+            r.check(out, false, format!("reading the service's counter: {e}"));
+        }
+    }
 }
 
 /// The curl commands to try by hand, with ready-made tokens (also written
@@ -950,6 +1064,10 @@ pub fn print_try_it(demo: &Demo) {
             demo.idp.token_url("analyst")
         )),
         ("what the runtime receives (try spoofing)", "curl -s $TG/whoami -H \"Authorization: Bearer $ANALYST\" -H 'X-Amzn-Bedrock-AgentCore-Runtime-Custom-User-Groups: admins'".to_string()),
+        ("the trial user's 4th request in a minute: 429 with Retry-After", format!(
+            "for i in 1 2 3 4; do curl -s -o /dev/null -D - $TG/whoami -H \"Authorization: Bearer $(curl -s '{}')\" | grep -iE '^HTTP|ratelimit|retry-after'; done",
+            demo.idp.token_url("trial")
+        )),
         ("toolguard's counters", format!("curl -s {} | grep toolguard", demo.envoy.admin_url("/stats"))),
     ];
     for (what, cmd) in lines {
