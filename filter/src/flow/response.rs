@@ -156,7 +156,7 @@ impl ResponseState {
             Mode::Police(guard) => {
                 let chunk = host.response_body(size);
                 let result = guard.on_chunk(&chunk, end_of_stream);
-                if result.output != chunk {
+                if !result.unchanged {
                     host.replace_response_body(size, &result.output);
                 }
                 if result.tools_allowed > 0 {
