@@ -161,7 +161,8 @@ mod tests {
         for _ in 0..100_000 {
             let mut text = Vec::new();
             for _ in 0..rng.below(8) {
-                text.extend_from_slice(*rng.pick(alphabet));
+                let part: &&[u8] = rng.pick(alphabet);
+                text.extend_from_slice(part);
             }
             let plain = unescaped(&text);
             let tools = crate::sse::scan::find(&plain, b"\"tools\"").is_some();
