@@ -9,7 +9,8 @@
 //! chunk the output is exactly the forwarded form of the frames complete so far
 //! (whole frames, none held back); a cut ends the output with the error event,
 //! after which nothing more comes out; without a cut the output is every frame;
-//! under `*` the output is the input byte for byte.
+//! under `*` the output is the input byte for byte; and the guard gives, chunk
+//! by chunk, what `StreamGuard::full_parser_only` (every frame parsed) gives.
 //!
 //! Dialects are not configured: every frame is checked against all of them.
 #![no_main]
@@ -85,6 +86,10 @@ fn guard(
     mut after_chunk: impl FnMut(usize, &[u8], bool, bool),
 ) -> GuardRun {
     let mut g = StreamGuard::new(list.clone(), max).rewriting_frames_with(filter_tools_list_frame);
+    // The fast path (frames without a suspect forwarded unparsed) must give
+    // exactly what parsing every frame gives, chunk by chunk.
+    let mut reference = StreamGuard::full_parser_only(list.clone(), max)
+        .rewriting_frames_with(filter_tools_list_frame);
     let mut run = GuardRun {
         output: Vec::new(),
         allowed: 0,
@@ -96,6 +101,11 @@ fn guard(
         let eos = i + 1 == chunks.len();
         consumed += chunk.len();
         let r = g.on_chunk(chunk, eos);
+        assert_eq!(r, reference.on_chunk(chunk, eos), "fast path and full parser differ");
+        assert_eq!(g.held_bytes(), reference.held_bytes());
+        if r.unchanged {
+            assert_eq!(&r.output[..], *chunk, "unchanged, but not the chunk");
+        }
         if run.cut.is_some() {
             assert_eq!(r.verdict, Verdict::Closed);
             assert!(r.output.is_empty(), "bytes after the cut");

@@ -62,6 +62,18 @@ pub struct RequestState {
     answered: bool,
     /// The request was a `tools/list`: its JSON answer is filtered.
     pub lists_tools: bool,
+    /// The request headers, read in one host call when they arrive and dropped
+    /// once the request is admitted: every lookup before that (token, path,
+    /// method, content type, AgentCore shaping) reads this copy.
+    headers: Vec<(String, String)>,
+}
+
+/// The first value of `name` (as the proxy's own lookup gives it).
+fn first_value(headers: &[(String, String)], name: &str) -> Option<String> {
+    headers
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.clone())
 }
 
 impl RequestState {
@@ -70,16 +82,20 @@ impl RequestState {
         let config = vm.config.clone();
         self.headers_only = end_of_stream;
         self.body_done = end_of_stream;
+        self.headers = host.request_headers();
         if config.tools.is_some() {
             // Upstreams must send plain text: a compressed stream cannot be policed.
             host.set_request_header("accept-encoding", None);
+            self.headers
+                .retain(|(k, _)| !k.eq_ignore_ascii_case("accept-encoding"));
         }
         self.arrived_ms = host.now_ms();
-        let path = host.request_header(":path").unwrap_or_default();
+        let path = first_value(&self.headers, ":path").unwrap_or_default();
         if config.bypass.iter().any(|rule| rule.matches(&path)) {
             return self.admit(host, vm, None);
         }
-        let Some(found) = jwt::extract(&config.providers, |name| host.request_header(name)) else {
+        let Some(found) = jwt::extract(&config.providers, |name| first_value(&self.headers, name))
+        else {
             host.count(Metric::JwtDenied, 1);
             return self.answer(host, answers::missing_token());
         };
@@ -165,11 +181,11 @@ impl RequestState {
         });
         if let Some(ac) = &config.agentcore {
             let caller = token.as_ref().and_then(|t| Caller::from_claims(&t.claims));
-            let request = host.request_headers();
+            let request = &self.headers;
             let mut random = |buf: &mut [u8]| host.fill_random(buf);
             match agentcore::shape_request(
                 ac,
-                &request,
+                request,
                 caller.as_ref(),
                 allowlist.as_ref(),
                 &mut random,
@@ -214,6 +230,7 @@ impl RequestState {
         let headers: Vec<(&str, &str)> = a.headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
         host.send_response(a.status, &headers, a.body.as_bytes());
         self.answered = true;
+        self.headers = Vec::new();
         RequestStep::Answered
     }
 
@@ -301,17 +318,17 @@ impl RequestState {
 
     /// After admission: an MCP JSON-RPC call has its body held and checked.
     fn after_admit(&mut self, host: &dyn Host, vm: &Vm) -> RequestStep {
+        let headers = std::mem::take(&mut self.headers);
         let Some(tools) = &vm.config.tools else {
             return RequestStep::Continue;
         };
-        let method = host.request_header(":method").unwrap_or_default();
-        let content_type = host.request_header("content-type").unwrap_or_default();
+        let method = first_value(&headers, ":method").unwrap_or_default();
+        let content_type = first_value(&headers, "content-type").unwrap_or_default();
         if method != "POST" || !is_json_content_type(&content_type) || self.headers_only {
             return RequestStep::Continue;
         }
-        let declared = host
-            .request_header("content-length")
-            .and_then(|v| v.trim().parse::<u64>().ok());
+        let declared =
+            first_value(&headers, "content-length").and_then(|v| v.trim().parse::<u64>().ok());
         if declared.is_some_and(|n| usize::try_from(n).map_or(true, |n| n > tools.max_frame_bytes))
         {
             return self.answer(host, answers::payload_too_large(tools.max_frame_bytes));

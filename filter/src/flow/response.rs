@@ -61,6 +61,23 @@ fn unbind_session(host: &dyn Host, ac: &AgentCoreConfig, request: &RequestState)
     }
 }
 
+/// Whether the guard reads an event stream of a caller with this allowlist.
+///
+/// A caller allowed every tool (`*`) has nothing in its stream to deny, so the
+/// stream passes as it came, at no cost: not read, not copied, its
+/// `content-length` kept. Decided from the SPEC: `max_frame_bytes` bounds the
+/// frame the guard holds, and such a stream holds none; `toolguard.tools.allowed`
+/// counts the calls the guard let through after checking them, and these are not
+/// checked. The content-encoding rule still applies (it is decided on the headers,
+/// before this).
+///
+/// Hook for rate limits: a stream must be read (return true) whenever a configured
+/// rate limit needs its frames, whatever the allowlist: `rate_limits.tools`
+/// charges each allowed tool call, and `rate_limits.tokens` reads the usage frames.
+fn reads_stream(allowlist: &Allowlist) -> bool {
+    !allowlist.allows_all()
+}
+
 fn media_type_is(content_type: &str, media: &str) -> bool {
     let actual = content_type.split(';').next().unwrap_or_default().trim();
     actual.eq_ignore_ascii_case(media)
@@ -88,16 +105,20 @@ impl ResponseState {
         if !media_type_is(&content_type, "text/event-stream") {
             return;
         }
-        // Frames are rewritten, so the length changes; the stream goes out chunked.
-        host.set_response_header("content-length", None);
         let encoding = host.response_header("content-encoding").unwrap_or_default();
         if !encoding.is_empty() && !encoding.trim().eq_ignore_ascii_case("identity") {
             // The error event replaces the body as plain text; a client must not try
             // to decode it as the encoding the upstream announced.
+            host.set_response_header("content-length", None);
             host.set_response_header("content-encoding", None);
             self.mode = Mode::Unreadable;
             return;
         }
+        if !reads_stream(&allowlist) {
+            return;
+        }
+        // Frames may be rewritten, so the length may change; the stream goes out chunked.
+        host.set_response_header("content-length", None);
         self.mode = Mode::Police(Box::new(
             StreamGuard::new(allowlist, tools.max_frame_bytes)
                 .rewriting_frames_with(mcp::filter_tools_list_frame),
@@ -156,7 +177,7 @@ impl ResponseState {
             Mode::Police(guard) => {
                 let chunk = host.response_body(size);
                 let result = guard.on_chunk(&chunk, end_of_stream);
-                if result.output != chunk {
+                if !result.unchanged {
                     host.replace_response_body(size, &result.output);
                 }
                 if result.tools_allowed > 0 {

@@ -282,6 +282,54 @@ fn an_allowed_stream_passes_byte_identical_without_content_length() {
 
 #[test]
 #[wasm_bindgen_test]
+fn a_caller_allowed_every_tool_gets_its_stream_as_it_came_unread() {
+    const ALL: &str = r#","tools":{"default":["*"],"max_frame_bytes":1024}"#;
+    let (host, mut response) = policed(
+        ALL,
+        &[
+            ("content-type", "text/event-stream"),
+            ("content-length", "99"),
+        ],
+    );
+    assert_eq!(
+        host.response_header("content-length").as_deref(),
+        Some("99")
+    );
+    // A frame over max_frame_bytes and a tool call: nothing is held, counted or cut.
+    let big = format!("data: {}\n\n", "x".repeat(4096));
+    for chunk in [
+        big.as_bytes(),
+        b"event: tool_call\ndata: {\"name\":\"x\"}\n\n",
+    ] {
+        let out = host.chunk(chunk, |h, n| {
+            assert_eq!(response.on_body(h, n, false), ResponseBodyStep::Continue)
+        });
+        assert_eq!(out, chunk);
+    }
+    assert_eq!(
+        (
+            host.counter(Metric::ToolsAllowed),
+            host.counter(Metric::StreamsCut)
+        ),
+        (0, 0)
+    );
+    // The content-encoding rule is decided on the headers: it still applies.
+    let (host, mut response) = policed(
+        ALL,
+        &[
+            ("content-type", "text/event-stream"),
+            ("content-encoding", "gzip"),
+        ],
+    );
+    let out = host.chunk(b"\x1f\x8b", |h, n| {
+        response.on_body(h, n, true);
+    });
+    assert!(String::from_utf8_lossy(&out).contains("stream_error"));
+    assert_eq!(host.counter(Metric::StreamsCut), 1);
+}
+
+#[test]
+#[wasm_bindgen_test]
 fn a_denied_tool_is_replaced_by_the_error_event_and_the_stream_reset() {
     let (host, mut response) = policed(TOOLS, &[("content-type", "text/event-stream")]);
     host.now_ms.set(1000);

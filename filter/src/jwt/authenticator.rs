@@ -3,7 +3,7 @@
 //! The glue's part is only the proxy-wasm side of each [`Outcome`]: pause the
 //! request while keys are fetched, answer 401/503, or continue with the claims.
 
-use super::cache::{CachedToken, TokenCache, TokenKey};
+use super::cache::{CachedToken, TokenCache};
 use super::extract::{provider_accepts, FoundToken};
 use super::jwks::JwkSet;
 use super::reason::Reason;
@@ -92,7 +92,7 @@ pub fn authenticate_with_cache<'k>(
     found: &FoundToken,
     now: u64,
 ) -> Outcome {
-    let key = TokenKey::of(&found.token);
+    let key = cache.key_of(&found.token);
     if let Some(hit) = cache.get_key(&key, now) {
         let index = hit.provider;
         if let (Some(provider), KeyState::Ready(keys)) = (providers.get(index), keysets(index)) {

@@ -102,10 +102,93 @@ pub fn classify(line: &[u8]) -> Line<'_> {
     }
 }
 
-/// The first CR or LF. A plain loop: the compiler vectorises it well enough, and
-/// it is the only pass over most of the bytes.
+/// The first CR or LF.
 fn find_line_break(bytes: &[u8]) -> Option<usize> {
     super::scan::find_either(bytes, b'\n', b'\r')
+}
+
+fn is_line_break(byte: u8) -> bool {
+    byte == b'\n' || byte == b'\r'
+}
+
+/// Where the last frame of `bytes[..hi]` ends (just after its blank line), for
+/// the guard's fast path, which forwards frames without reading their lines.
+///
+/// `bytes` must start at a frame start that is not the start of the stream (a
+/// BOM there changes what the first line is), and `bytes[..from]` must hold no
+/// frame end except one that a CR at the very end of it left open. Line ends are
+/// what [`Framer::next_frame`] takes them to be: a CR as the last byte of `bytes`
+/// may be half of a CRLF and ends nothing until the next byte or the end of the
+/// stream.
+///
+/// Why a backward search works: a blank line is a line end that starts a line.
+/// In a maximal run of CR and LF bytes, the first line end ends the line before
+/// the run (unless the run starts the frame) and every further one ends a blank
+/// line; so the last frame end is the end of the last run that has a blank line.
+pub fn last_frame_end(bytes: &[u8], from: usize, hi: usize, end_of_stream: bool) -> Option<usize> {
+    let mut upto = hi.min(bytes.len());
+    loop {
+        let last = from.checked_add(super::scan::rfind_either(
+            bytes.get(from..upto)?,
+            b'\n',
+            b'\r',
+        )?)?;
+        let mut start = last;
+        while start > 0 && bytes.get(start - 1).copied().is_some_and(is_line_break) {
+            start -= 1;
+        }
+        if let Some(end) =
+            blank_line_end_in_run(bytes, start, last.saturating_add(1), end_of_stream)
+        {
+            return Some(end);
+        }
+        if start <= from {
+            return None;
+        }
+        upto = start;
+    }
+}
+
+/// The end of the last blank line in the run of line breaks `bytes[start..end]`.
+fn blank_line_end_in_run(
+    bytes: &[u8],
+    start: usize,
+    end: usize,
+    end_of_stream: bool,
+) -> Option<usize> {
+    let mut ends = 0usize;
+    let mut last_end = start;
+    let mut at = start;
+    while at < end {
+        let next = match (bytes.get(at), bytes.get(at.saturating_add(1))) {
+            (Some(b'\r'), Some(b'\n')) if at.saturating_add(1) < end => at.saturating_add(2),
+            (Some(b'\r'), None) if !end_of_stream => break,
+            _ => at.saturating_add(1),
+        };
+        ends = ends.saturating_add(1);
+        last_end = next;
+        at = next;
+    }
+    let blank = if start == 0 { ends >= 1 } else { ends >= 2 };
+    blank.then_some(last_end)
+}
+
+/// Where the first frame of `bytes` ends, walking its lines; `None` if it does not
+/// end in `bytes`. The same conditions as [`last_frame_end`] apply to `bytes`.
+pub fn first_frame_end(bytes: &[u8], end_of_stream: bool) -> Option<usize> {
+    let mut line_start = 0usize;
+    loop {
+        let at = line_start.checked_add(find_line_break(bytes.get(line_start..)?)?)?;
+        let next = match (bytes.get(at), bytes.get(at.saturating_add(1))) {
+            (Some(b'\r'), Some(b'\n')) => at.saturating_add(2),
+            (Some(b'\r'), None) if !end_of_stream => return None,
+            _ => at.saturating_add(1),
+        };
+        if at == line_start {
+            return Some(next);
+        }
+        line_start = next;
+    }
 }
 
 /// UTF-8 with U+FFFD for invalid sequences; no copy when the bytes are valid.
@@ -156,6 +239,41 @@ impl Framer {
     /// Bytes of the incomplete frame held between chunks.
     pub fn held(&self) -> usize {
         self.buf.len().saturating_sub(self.frame_start)
+    }
+
+    /// The bytes not handed out yet: the frame being read and what follows it.
+    pub fn unread(&self) -> &[u8] {
+        self.buf.get(self.frame_start..).unwrap_or_default()
+    }
+
+    /// True if nothing of the frame being read was parsed yet, so the guard may
+    /// hand its bytes out without [`Framer::next_frame`] (see [`last_frame_end`]).
+    /// False until the stream's first line was read: a BOM may start it.
+    pub fn at_frame_start(&self) -> bool {
+        !self.first_line
+            && self.line_start == self.frame_start
+            && self.scan == self.frame_start
+            && self.events.is_empty()
+            && self.data_lines.is_empty()
+    }
+
+    /// Hands out the next `len` unread bytes unparsed. Only at a frame start
+    /// ([`Framer::at_frame_start`]), and `len` must end a frame.
+    pub fn skip(&mut self, len: usize) {
+        let to = self.frame_start.saturating_add(len).min(self.buf.len());
+        self.frame_start = to;
+        self.line_start = to;
+        self.scan = to;
+    }
+
+    pub fn max_frame_bytes(&self) -> usize {
+        self.max_frame_bytes
+    }
+
+    /// Forgets the bytes handed out, so only the held frame stays; call before
+    /// the next push.
+    pub fn release(&mut self) {
+        self.compact();
     }
 
     /// Drops everything, e.g. once the stream was cut.

@@ -9,7 +9,8 @@
 
 use super::dialects::{detect, ToolCall};
 use super::error_event::{error_event_stream, frame_too_large_message, tool_denied_event};
-use super::framer::{Frame, FrameTooLarge, Framer};
+use super::framer::{first_frame_end, last_frame_end, Frame, FrameTooLarge, Framer};
+use super::plain::{first_suspect, LOOKBEHIND};
 use crate::policy::Allowlist;
 use std::collections::{HashSet, VecDeque};
 
@@ -49,6 +50,9 @@ pub enum Verdict {
 pub struct ChunkResult {
     /// The bytes to send downstream in place of the chunk.
     pub output: Vec<u8>,
+    /// True when `output` is the chunk itself, byte for byte (nothing was held
+    /// before or after it, nothing rewritten): the glue need not replace it.
+    pub unchanged: bool,
     /// Tool calls forwarded, each counted once (see `count_new_calls`).
     pub tools_allowed: u32,
     /// Tool-call frames refused (0 or 1: the first refusal ends the stream).
@@ -57,6 +61,10 @@ pub struct ChunkResult {
 }
 
 /// Rewrites an allowed frame before it goes out; `None` keeps it as it is.
+///
+/// Only frames that hold a suspect (`sse::plain`) are parsed, so only those reach
+/// the rewrite: it may act only on frames whose data holds `"tools"` after JSON
+/// unescaping (an MCP `tools/list` answer), which always hold one.
 pub type FrameRewrite = fn(&Frame<'_>, &Allowlist) -> Option<Vec<u8>>;
 
 #[derive(Debug)]
@@ -65,6 +73,13 @@ pub struct StreamGuard {
     allowlist: Allowlist,
     rewrite: Option<FrameRewrite>,
     closed: bool,
+    /// The frame being read goes through the full parser: it holds a suspect
+    /// (`plain`), or it is the stream's first (a BOM may start it).
+    slow_frame: bool,
+    /// Bytes of the held frame that the fast path already searched.
+    searched: usize,
+    /// False only in [`StreamGuard::full_parser_only`].
+    fast_path: bool,
     /// Ids of the calls counted lately, so a restated call is not counted twice.
     /// Bounded: only for the counters, never for a decision.
     counted_ids: VecDeque<String>,
@@ -80,6 +95,9 @@ impl StreamGuard {
             allowlist,
             rewrite: None,
             closed: false,
+            slow_frame: true,
+            searched: 0,
+            fast_path: true,
             counted_ids: VecDeque::new(),
         }
     }
@@ -88,6 +106,15 @@ impl StreamGuard {
     pub fn rewriting_frames_with(mut self, rewrite: FrameRewrite) -> StreamGuard {
         self.rewrite = Some(rewrite);
         self
+    }
+
+    /// A guard that parses every frame, the reference the fast path is tested
+    /// against (`sse::tests::fast_path`, the `sse_stream` fuzz target).
+    pub fn full_parser_only(allowlist: Allowlist, max_frame_bytes: usize) -> StreamGuard {
+        StreamGuard {
+            fast_path: false,
+            ..StreamGuard::new(allowlist, max_frame_bytes)
+        }
     }
 
     /// True once the stream was cut.
@@ -101,9 +128,14 @@ impl StreamGuard {
     }
 
     /// Takes the next body chunk; `end_of_stream` on the last one (it may be empty).
+    ///
+    /// Frames without a suspect (`plain`) are handed out as they are, found by
+    /// their ends alone; a frame with one goes through the framer and the dialect
+    /// checks. Both give the same frames (`tests::fast_path`).
     pub fn on_chunk(&mut self, chunk: &[u8], end_of_stream: bool) -> ChunkResult {
         let mut result = ChunkResult {
             output: Vec::new(),
+            unchanged: false,
             tools_allowed: 0,
             tools_denied: 0,
             verdict: Verdict::Continue,
@@ -112,51 +144,145 @@ impl StreamGuard {
             result.verdict = Verdict::Closed;
             return result;
         }
+        let held_before = self.framer.held();
         result
             .output
-            .reserve(chunk.len().saturating_add(self.framer.held()));
+            .reserve(chunk.len().saturating_add(held_before));
         self.framer.push(chunk);
+        let mut rewritten = false;
         loop {
-            let frame = match self.framer.next_frame(end_of_stream) {
-                Ok(Some(frame)) => frame,
-                Ok(None) => break,
-                Err(FrameTooLarge { limit }) => {
+            let step = if self.slow_frame || !self.fast_path || !self.framer.at_frame_start() {
+                self.slow_step(&mut result, &mut rewritten, end_of_stream)
+            } else {
+                self.fast_step(&mut result, end_of_stream)
+            };
+            match step {
+                Step::More => {}
+                Step::Done => break,
+                Step::TooLarge(limit) => {
                     result
                         .output
                         .extend_from_slice(&error_event_stream(&frame_too_large_message(limit)));
                     result.verdict = Verdict::Cut(CutReason::FrameTooLarge { limit });
                     break;
                 }
-            };
-            let calls = detect(&frame.events, &frame.data);
-            // Denied if any candidate name is; the first one found is shown.
-            let denied = calls
-                .iter()
-                .map(|c| &c.name)
-                .find(|n| !n.is_allowed(&self.allowlist));
-            if let Some(denied) = denied {
-                let name = denied.display().to_owned();
-                result.output.extend_from_slice(&tool_denied_event(&name));
-                result.tools_denied = result.tools_denied.saturating_add(1);
-                result.verdict = Verdict::Cut(CutReason::ToolDenied { name });
-                break;
-            }
-            let count = count_new_calls(&mut self.counted_ids, &calls);
-            result.tools_allowed = result.tools_allowed.saturating_add(count);
-            match self
-                .rewrite
-                .and_then(|rewrite| rewrite(&frame, &self.allowlist))
-            {
-                Some(rewritten) => result.output.extend_from_slice(&rewritten),
-                None => result.output.extend_from_slice(frame.raw),
             }
         }
         if matches!(result.verdict, Verdict::Cut(_)) {
             self.closed = true;
             self.framer.clear();
+        } else {
+            self.framer.release();
+            result.unchanged = held_before == 0 && self.framer.held() == 0 && !rewritten;
         }
         result
     }
+
+    /// One frame through the full parser.
+    fn slow_step(&mut self, result: &mut ChunkResult, rewritten: &mut bool, eos: bool) -> Step {
+        let frame = match self.framer.next_frame(eos) {
+            Ok(Some(frame)) => frame,
+            Ok(None) => {
+                // The framer keeps its place in the held frame.
+                self.slow_frame = true;
+                return Step::Done;
+            }
+            Err(FrameTooLarge { limit }) => return Step::TooLarge(limit),
+        };
+        let calls = detect(&frame.events, &frame.data);
+        // Denied if any candidate name is; the first one found is shown.
+        let denied = calls
+            .iter()
+            .map(|c| &c.name)
+            .find(|n| !n.is_allowed(&self.allowlist));
+        if let Some(denied) = denied {
+            let name = denied.display().to_owned();
+            result.output.extend_from_slice(&tool_denied_event(&name));
+            result.tools_denied = result.tools_denied.saturating_add(1);
+            result.verdict = Verdict::Cut(CutReason::ToolDenied { name });
+            return Step::Done;
+        }
+        let count = count_new_calls(&mut self.counted_ids, &calls);
+        result.tools_allowed = result.tools_allowed.saturating_add(count);
+        match self
+            .rewrite
+            .and_then(|rewrite| rewrite(&frame, &self.allowlist))
+        {
+            Some(new) => {
+                *rewritten = true;
+                result.output.extend_from_slice(&new);
+            }
+            None => result.output.extend_from_slice(frame.raw),
+        }
+        self.slow_frame = false;
+        self.searched = 0;
+        Step::More
+    }
+
+    /// Every frame up to the next suspect, handed out unparsed.
+    fn fast_step(&mut self, result: &mut ChunkResult, eos: bool) -> Step {
+        let limit = self.framer.max_frame_bytes();
+        let unread = self.framer.unread();
+        let suspect = first_suspect(unread, self.searched.saturating_sub(LOOKBEHIND));
+        let end = match suspect {
+            None if eos => unread.len(),
+            // A frame end can only be new where the last search stopped, or
+            // one byte before it (a CR that waited for its LF).
+            _ => last_frame_end(
+                unread,
+                self.searched.saturating_sub(1),
+                suspect.unwrap_or(unread.len()),
+                eos,
+            )
+            .unwrap_or(0),
+        };
+        let frames = unread.get(..end).unwrap_or_default();
+        if frames.len() > limit {
+            if let Some(fits) = longest_run_of_frames_within(frames, limit, eos) {
+                result
+                    .output
+                    .extend_from_slice(frames.get(..fits).unwrap_or_default());
+                return Step::TooLarge(limit);
+            }
+        }
+        result.output.extend_from_slice(frames);
+        let rest = unread.len().saturating_sub(end);
+        self.framer.skip(end);
+        if suspect.is_some() {
+            self.slow_frame = true;
+            self.searched = 0;
+            return Step::More;
+        }
+        self.searched = rest;
+        if rest > limit {
+            return Step::TooLarge(limit);
+        }
+        Step::Done
+    }
+}
+
+enum Step {
+    /// Go on with the next frame.
+    More,
+    /// Everything complete was handed out; the rest is held (or the stream was cut).
+    Done,
+    /// A frame, or the held part of one, is over the limit.
+    TooLarge(usize),
+}
+
+/// `Some(len)` of the frames before the first one over `limit` in `frames` (whole
+/// frames, the last one ending exactly at its end); `None` if none is over.
+fn longest_run_of_frames_within(frames: &[u8], limit: usize, eos: bool) -> Option<usize> {
+    let mut start = 0usize;
+    while start < frames.len() {
+        let rest = frames.get(start..).unwrap_or_default();
+        let len = first_frame_end(rest, eos).unwrap_or(rest.len());
+        if len > limit {
+            return Some(start);
+        }
+        start = start.saturating_add(len);
+    }
+    None
 }
 
 /// How many of a frame's (allowed) calls are new: distinct within the frame,

@@ -52,7 +52,6 @@ pub const UNPARSED_TOOL_MARKERS: [&str; 7] = [
 /// U+FFFD) and NUL bytes dropped (so UTF-16 text of ASCII JSON reads as ASCII).
 /// Borrowed when there is nothing to decode.
 pub fn unescaped(text: &[u8]) -> Cow<'_, [u8]> {
-    let special = |b: &u8| *b == b'\\' || *b == 0;
     if find_either(text, b'\\', 0).is_none() {
         return Cow::Borrowed(text);
     }
@@ -60,7 +59,7 @@ pub fn unescaped(text: &[u8]) -> Cow<'_, [u8]> {
     let mut rest = text;
     loop {
         // Copy the run up to the next backslash or NUL in one go.
-        let Some(at) = rest.iter().position(special) else {
+        let Some(at) = find_either(rest, b'\\', 0) else {
             out.extend_from_slice(rest);
             break;
         };

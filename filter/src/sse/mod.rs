@@ -4,8 +4,9 @@
 //! [`StreamGuard`] and sends what it returns.
 //!
 //! - [`framer`]: WHATWG event-stream frames out of arbitrarily split chunks.
-//! - [`markers`]: the cheap byte test that decides which frames are parsed
-//!   ([`scan`]: the byte searches under it and the framer).
+//! - [`plain`]: the raw-byte test that lets most frames through unparsed;
+//!   [`markers`]: the test that decides which parsed frames' data is JSON-parsed
+//!   ([`scan`]: the byte searches under both and the framer).
 //! - [`dialects`]: tool calls per SPEC's table, every candidate name.
 //! - [`guard`]: forward, or cut with the error event ([`error_event`]).
 
@@ -14,6 +15,7 @@ pub mod error_event;
 pub mod framer;
 pub mod guard;
 pub mod markers;
+pub mod plain;
 pub mod scan;
 pub mod tool_name;
 

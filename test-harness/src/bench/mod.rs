@@ -185,6 +185,7 @@ pub struct Results {
     pub never_seen_rs256: Option<(Vec<throughput::Series>, usize)>,
     pub never_seen_es256: Option<(Vec<throughput::Series>, usize)>,
     pub sse: Option<scenarios::SseResult>,
+    pub sse_large: Option<scenarios::SseResult>,
     pub memory: Option<Vec<memory::MemoryRun>>,
     pub first_byte: Option<ttfb::TtfbResult>,
     pub ratelimit: Option<Vec<throughput::Series>>,
@@ -222,6 +223,7 @@ pub fn run(opts: &Options) -> Result<Results> {
         never_seen_rs256: None,
         never_seen_es256: None,
         sse: None,
+        sse_large: None,
         memory: None,
         first_byte: None,
         ratelimit: None,
@@ -242,7 +244,9 @@ pub fn run(opts: &Options) -> Result<Results> {
     }
     if opts.wants(Scenario::Sse) {
         step("3. SSE policing");
-        results.sse = Some(scenarios::sse_policing(&wrk, opts)?);
+        results.sse = Some(scenarios::sse_policing(&wrk, opts, false)?);
+        step("3. SSE policing, large frames");
+        results.sse_large = Some(scenarios::sse_policing(&wrk, opts, true)?);
     }
     if opts.wants(Scenario::Memory) {
         step("4. memory per stream");

@@ -41,10 +41,10 @@ pub fn targets(opts: &Options, r: &Results) -> Vec<Target> {
     };
     let r_cached = r.cached.as_ref().map(|s| ratio(s, "C", "B"));
     add(
-        "cached token (RS256)",
-        "toolguard >= 0.95 x jwt_authn req/s",
+        "cached token (RS256, AgentCore claim header)",
+        "toolguard >= 0.9 x jwt_authn req/s",
         fmt_ratio(r_cached),
-        r_cached.map(|x| x >= 0.95),
+        r_cached.map(|x| x >= 0.9),
     );
     for (alg, res) in [
         ("RS256", &r.never_seen_rs256),
@@ -58,13 +58,17 @@ pub fn targets(opts: &Options, r: &Results) -> Vec<Target> {
             x.map(|x| x >= 0.8),
         );
     }
-    let sse = r.sse.as_ref().map(|s| ratio(&s.series, "T", "A"));
-    add(
-        "SSE policing (1 MiB of small frames)",
-        "toolguard (tools [\"*\"]) >= 0.9 x no filter",
-        fmt_ratio(sse),
-        sse.map(|x| x >= 0.9),
-    );
+    for (what, res) in [("small frames", &r.sse), ("4 KiB frames", &r.sse_large)] {
+        for (key, tools, goal) in [("L", "[\"search\"]", 0.8), ("T", "[\"*\"]", 0.95)] {
+            let x = res.as_ref().map(|s| ratio(&s.series, key, "A"));
+            add(
+                &format!("SSE policing (1 MiB of {what})"),
+                &format!("toolguard (tools {tools}) >= {goal} x no filter"),
+                fmt_ratio(x),
+                x.map(|x| x >= goal),
+            );
+        }
+    }
     let limit = (opts.max_frame_bytes + 8192) as f64;
     if let Some(runs) = &r.memory {
         for pair in runs.chunks(2) {
@@ -174,7 +178,7 @@ pub fn markdown(opts: &Options, r: &Results, command: &str) -> String {
     md.push('\n');
     if let Some(s) = &r.cached {
         let _ = writeln!(md, "## 1. Cached token\n\nThe same valid RS256 token on every request; the route answers directly.\n");
-        throughput_table(&mut md, s, &["A", "B"], None);
+        throughput_table(&mut md, s, &["A", "B", "E"], None);
     }
     for (n, alg, res) in [
         (2, "RS256", &r.never_seen_rs256),
@@ -218,6 +222,15 @@ pub fn markdown(opts: &Options, r: &Results, command: &str) -> String {
             );
         }
         md.push('\n');
+        throughput_table(&mut md, &sse.series, &["A", "E"], None);
+    }
+    if let Some(sse) = &r.sse_large {
+        let _ = writeln!(
+            md,
+            "## 3b. SSE policing, large frames\n\nThe same, with {} frames in {} KiB: text deltas of 4 KiB.\n",
+            sse.stream_frames,
+            sse.stream_bytes / 1024
+        );
         throughput_table(&mut md, &sse.series, &["A", "E"], None);
     }
     if let Some(runs) = &r.memory {

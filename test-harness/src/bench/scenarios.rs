@@ -66,7 +66,8 @@ fn auth_contenders(opts: &Options, bearer: &str) -> Vec<Contender> {
     ]
 }
 
-/// Scenario 1: the same valid RS256 token on every request.
+/// Scenario 1: the same valid RS256 token on every request. Also against the
+/// empty Wasm filter (E), so the floor any Wasm filter pays shows.
 pub fn cached(wrk: &Wrk, opts: &Options) -> Result<Vec<Series>> {
     let bearer = cached_token();
     let plan = Plan {
@@ -79,7 +80,22 @@ pub fn cached(wrk: &Wrk, opts: &Options) -> Result<Vec<Series>> {
         fresh_envoy_per_run: false,
         requests: Requests::Fixed(Some(bearer.clone())),
     };
-    throughput::run(wrk, &plan, &auth_contenders(opts, &bearer))
+    let mut contenders = auth_contenders(opts, &bearer);
+    contenders.push(Contender {
+        key: "E".into(),
+        label: "empty Wasm filter".into(),
+        front: Front::new(
+            Filter::Wasm {
+                module: opts.empty_wasm.clone(),
+                config: serde_json::json!({}),
+            },
+            Route::Direct(DirectBody::Inline("ok".into())),
+        ),
+        probe: None,
+        expects: Vec::new(),
+        min_response_bytes: 0,
+    });
+    throughput::run(wrk, &plan, &contenders)
 }
 
 /// Scenario 2: a token the Envoy has never seen on every request. Each run
@@ -124,11 +140,15 @@ pub struct SseResult {
     pub chunking: Vec<Chunking>,
 }
 
-/// Scenario 3: a 1 MiB stream of small frames from a second Envoy (a direct
-/// response from a file) through no filter, the empty Wasm filter and
-/// toolguard.
-pub fn sse_policing(wrk: &Wrk, opts: &Options) -> Result<SseResult> {
-    let body = sse::stream_of(opts.sse_bytes);
+/// Scenario 3: a 1 MiB stream from a second Envoy (a direct response from a
+/// file) through no filter, the empty Wasm filter and toolguard; of small
+/// frames, or (`large_frames`) of 4 KiB text deltas.
+pub fn sse_policing(wrk: &Wrk, opts: &Options, large_frames: bool) -> Result<SseResult> {
+    let body = if large_frames {
+        sse::large_frame_stream_of(opts.sse_bytes)
+    } else {
+        sse::stream_of(opts.sse_bytes)
+    };
     let file = opts.work_dir.join("stream.sse");
     std::fs::write(&file, &body)
         .map_err(|e| Error::new(format!("writing {}: {e}", file.display())))?;
@@ -189,7 +209,11 @@ pub fn sse_policing(wrk: &Wrk, opts: &Options) -> Result<SseResult> {
             label: "toolguard, tools [\"*\"]".into(),
             front: Front::new(toolguard(&["*"]), via.clone()),
             probe: probe.clone(),
-            expects: policed(),
+            // A caller allowed every tool has nothing to deny: its stream is not read.
+            expects: vec![
+                Expect::Unchanged("toolguard.tools.allowed".into()),
+                Expect::Unchanged("toolguard.streams.cut".into()),
+            ],
             min_response_bytes: body.len() as u64,
         },
         Contender {

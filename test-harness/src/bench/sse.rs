@@ -13,10 +13,29 @@ pub fn message_start() -> String {
     "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"msg_bench\",\"type\":\"message\",\"role\":\"assistant\",\"model\":\"claude-bench\",\"content\":[],\"stop_reason\":null,\"usage\":{\"input_tokens\":25,\"output_tokens\":1}}}\n\n".to_string()
 }
 
+/// One text delta frame carrying `text_bytes` of text (4 KiB for the stream of
+/// few large frames: a model writing a long paragraph per event).
+pub fn large_delta_frame(n: usize, text_bytes: usize) -> String {
+    let text = "lorem ipsum ".repeat(text_bytes / 12 + 1);
+    let text = text.get(..text_bytes).unwrap_or(&text);
+    format!(
+        "event: content_block_delta\ndata: {{\"type\":\"content_block_delta\",\"index\":0,\"delta\":{{\"type\":\"text_delta\",\"text\":\"{n:06} {text}\"}}}}\n\n"
+    )
+}
+
 /// A complete Anthropic stream of at least `size` bytes: a text block of
 /// delta frames, one `tool_use` block for `search` halfway (so the policing
 /// filter counts one allowed tool call per stream), and the closing frames.
 pub fn stream_of(size: usize) -> String {
+    stream_with(size, delta_frame)
+}
+
+/// [`stream_of`] with text deltas of 4 KiB.
+pub fn large_frame_stream_of(size: usize) -> String {
+    stream_with(size, |n| large_delta_frame(n, 4096))
+}
+
+fn stream_with(size: usize, delta_frame: impl Fn(usize) -> String) -> String {
     let mut out = message_start();
     out.push_str("event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"text\",\"text\":\"\"}}\n\n");
     let mut n = 0;
@@ -62,5 +81,12 @@ mod tests {
         assert!(s.ends_with("\n\n"));
         assert_eq!(unfinished_frame(1000).len(), 1000);
         assert!(!unfinished_frame(1000).contains("\n\n"));
+        let l = large_frame_stream_of(64 * 1024);
+        assert_eq!(l.matches("\"tool_use\"").count(), 1);
+        assert!(
+            l.matches("\n\n").count() < 30,
+            "{}",
+            l.matches("\n\n").count()
+        );
     }
 }

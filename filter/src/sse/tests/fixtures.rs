@@ -5,11 +5,11 @@ use super::*;
 use crate::sse::framer::Framer;
 use wasm_bindgen_test::wasm_bindgen_test;
 
-struct Fixture {
-    file: &'static str,
-    bytes: &'static [u8],
+pub(super) struct Fixture {
+    pub(super) file: &'static str,
+    pub(super) bytes: &'static [u8],
     /// Every tool the stream calls.
-    tools: &'static [&'static str],
+    pub(super) tools: &'static [&'static str],
     /// Frame count (reference splitter) and, known by hand from the file, the
     /// index of the first frame that starts a call of each tool.
     frames: usize,
@@ -28,7 +28,7 @@ macro_rules! fixture {
     };
 }
 
-const FIXTURES: &[Fixture] = &[
+pub(super) const FIXTURES: &[Fixture] = &[
     // Strands via AgentCore: Bedrock contentBlockStart at frame 9; the Python-repr
     // frames ('name': 'calculator' inside a JSON string) and the final `message`
     // summary are not tool calls.
@@ -110,7 +110,7 @@ const FIXTURES: &[Fixture] = &[
 /// `cargo test -p toolguard -- --ignored`). The framer, the one part that sees
 /// chunk boundaries, runs at every split point by default
 /// (`framer_gives_the_same_frames_at_every_split_point`).
-fn guard_split_points(bytes: &[u8]) -> Vec<usize> {
+pub(super) fn guard_split_points(bytes: &[u8]) -> Vec<usize> {
     let near = |i: usize| {
         bytes[i.saturating_sub(2)..(i + 2).min(bytes.len())]
             .iter()

@@ -7,6 +7,7 @@
 
 #[cfg(not(target_arch = "wasm32"))]
 mod chunking;
+mod fast_path;
 mod fixtures;
 mod guard;
 mod property;

@@ -98,7 +98,7 @@ fn other_frame(rng: &mut Rng) -> Frame {
 type Built = (usize, usize, Option<String>);
 
 /// A stream and its frames.
-fn generate(rng: &mut Rng) -> (Vec<u8>, Vec<Built>) {
+pub(super) fn generate(rng: &mut Rng) -> (Vec<u8>, Vec<Built>) {
     let mut out: Vec<u8> = Vec::new();
     if rng.chance(4) {
         out.extend_from_slice(b"\xEF\xBB\xBF");
