@@ -6,7 +6,7 @@
 //! `full` runs the guard with every frame parsed (`StreamGuard::full_parser_only`),
 //! the behaviour before the fast path; `large` uses 4 KiB text deltas.
 
-use toolguard::config::ToolsConfig;
+use toolguard::policy::ToolsConfig;
 use toolguard::policy::{Allowlist, ToolPattern};
 use toolguard::sse::StreamGuard;
 

@@ -86,11 +86,6 @@ impl Allowlist {
         self.patterns.iter().any(|p| p.matches(tool))
     }
 
-    /// True if the list holds `*`: every tool, and every unreadable name, passes.
-    pub fn allows_all(&self) -> bool {
-        self.patterns.contains(&ToolPattern::Any)
-    }
-
     pub fn patterns(&self) -> &[ToolPattern] {
         &self.patterns
     }

@@ -61,23 +61,6 @@ fn unbind_session(host: &dyn Host, ac: &AgentCoreConfig, request: &RequestState)
     }
 }
 
-/// Whether the guard reads an event stream of a caller with this allowlist.
-///
-/// A caller allowed every tool (`*`) has nothing in its stream to deny, so the
-/// stream passes as it came, at no cost: not read, not copied, its
-/// `content-length` kept. Decided from the SPEC: `max_frame_bytes` bounds the
-/// frame the guard holds, and such a stream holds none; `toolguard.tools.allowed`
-/// counts the calls the guard let through after checking them, and these are not
-/// checked. The content-encoding rule still applies (it is decided on the headers,
-/// before this).
-///
-/// Hook for rate limits: a stream must be read (return true) whenever a configured
-/// rate limit needs its frames, whatever the allowlist: `rate_limits.tools`
-/// charges each allowed tool call, and `rate_limits.tokens` reads the usage frames.
-fn reads_stream(allowlist: &Allowlist) -> bool {
-    !allowlist.allows_all()
-}
-
 fn media_type_is(content_type: &str, media: &str) -> bool {
     let actual = content_type.split(';').next().unwrap_or_default().trim();
     actual.eq_ignore_ascii_case(media)
@@ -114,9 +97,10 @@ impl ResponseState {
             self.mode = Mode::Unreadable;
             return;
         }
-        if !reads_stream(&allowlist) {
-            return;
-        }
+        // A caller allowed every tool (`*`) is policed all the same: the SPEC's
+        // `max_frame_bytes` cut and the `toolguard.tools.allowed` count hold for
+        // every policed stream, and the guard's fast path already forwards frames
+        // that hold no tool-call marker unparsed.
         // Frames may be rewritten, so the length may change; the stream goes out chunked.
         host.set_response_header("content-length", None);
         self.mode = Mode::Police(Box::new(

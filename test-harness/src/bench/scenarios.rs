@@ -209,11 +209,7 @@ pub fn sse_policing(wrk: &Wrk, opts: &Options, large_frames: bool) -> Result<Sse
             label: "toolguard, tools [\"*\"]".into(),
             front: Front::new(toolguard(&["*"]), via.clone()),
             probe: probe.clone(),
-            // A caller allowed every tool has nothing to deny: its stream is not read.
-            expects: vec![
-                Expect::Unchanged("toolguard.tools.allowed".into()),
-                Expect::Unchanged("toolguard.streams.cut".into()),
-            ],
+            expects: policed(),
             min_response_bytes: body.len() as u64,
         },
         Contender {
