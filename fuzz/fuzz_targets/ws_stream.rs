@@ -27,7 +27,12 @@ struct Run {
 
 fn guard(chunks: &[&[u8]], max: usize, list: &Allowlist) -> Run {
     let mut g = MessageGuard::new(list.clone(), max);
-    let mut run = Run { output: Vec::new(), allowed: 0, denied: 0, close: None };
+    let mut run = Run {
+        output: Vec::new(),
+        allowed: 0,
+        denied: 0,
+        close: None,
+    };
     for chunk in chunks {
         let r = g.on_chunk(chunk);
         if run.close.is_some() {
@@ -43,7 +48,11 @@ fn guard(chunks: &[&[u8]], max: usize, list: &Allowlist) -> Run {
             WsVerdict::Close(reason) => run.close = Some(reason),
             WsVerdict::Closed => panic!("Closed before any close"),
         }
-        assert!(g.held_bytes() <= 2 * max + 14 + 14, "held {}", g.held_bytes());
+        assert!(
+            g.held_bytes() <= 2 * max + 14 + 14,
+            "held {}",
+            g.held_bytes()
+        );
     }
     run
 }
@@ -63,17 +72,30 @@ fn reference(buf: &[u8], max: usize, list: &Allowlist) -> Reference {
     // None, Some(true) text, Some(false) binary.
     let mut message: Option<bool> = None;
     let mut i = 0usize;
-    let close = |out: Vec<u8>, code: u16, name: Option<String>| Reference { output: out, close: Some((code, name)) };
+    let close = |out: Vec<u8>, code: u16, name: Option<String>| Reference {
+        output: out,
+        close: Some((code, name)),
+    };
     loop {
         if buf.len() < i + 2 {
-            return Reference { output: out, close: None };
+            return Reference {
+                output: out,
+                close: None,
+            };
         }
         let (b0, b1) = (buf[i], buf[i + 1]);
-        let ext = match b1 & 0x7F { 126 => 2, 127 => 8, _ => 0 };
+        let ext = match b1 & 0x7F {
+            126 => 2,
+            127 => 8,
+            _ => 0,
+        };
         let masked = b1 & 0x80 != 0;
         let hl = 2 + ext + if masked { 4 } else { 0 };
         if buf.len() < i + hl {
-            return Reference { output: out, close: None };
+            return Reference {
+                output: out,
+                close: None,
+            };
         }
         if b0 & 0x70 != 0 {
             return close(out, 1002, None);
@@ -85,7 +107,9 @@ fn reference(buf: &[u8], max: usize, list: &Allowlist) -> Reference {
         let fin = b0 & 0x80 != 0;
         let len: u64 = match ext {
             0 => u64::from(b1 & 0x7F),
-            n => buf[i + 2..i + 2 + n].iter().fold(0, |a, b| (a << 8) | u64::from(*b)),
+            n => buf[i + 2..i + 2 + n]
+                .iter()
+                .fold(0, |a, b| (a << 8) | u64::from(*b)),
         };
         if len >> 63 != 0 {
             return close(out, 1002, None);
@@ -132,7 +156,10 @@ fn reference(buf: &[u8], max: usize, list: &Allowlist) -> Reference {
             out.extend_from_slice(frame);
         }
         if (available as u64) < len {
-            return Reference { output: out, close: None };
+            return Reference {
+                output: out,
+                close: None,
+            };
         }
         i = start + available;
         if control || !fin {
@@ -176,6 +203,12 @@ fuzz_target!(|data: &[u8]| {
         }
         (w, g) => panic!("reference close {w:?}, guard close {g:?}"),
     }
-    assert!(whole.output == expected, "output differs from the reference");
-    assert_eq!(whole.denied, u32::from(matches!(whole.close, Some(CloseReason::ToolDenied { .. }))));
+    assert!(
+        whole.output == expected,
+        "output differs from the reference"
+    );
+    assert_eq!(
+        whole.denied,
+        u32::from(matches!(whole.close, Some(CloseReason::ToolDenied { .. })))
+    );
 });
