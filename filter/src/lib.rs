@@ -25,3 +25,4 @@ pub mod mcp;
 pub mod metrics;
 pub mod policy;
 pub mod sse;
+pub mod websocket;

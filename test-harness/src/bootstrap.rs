@@ -236,6 +236,9 @@ impl Bootstrap {
             "stream_idle_timeout": "0s",
             "request_timeout": "0s",
             "generate_request_id": self.generate_request_id,
+            // WebSocket upgrades (AgentCore `/ws`) go through the filter chain; the
+            // upgraded bytes reach the filter's body callbacks.
+            "upgrade_configs": [{"upgrade_type": "websocket"}],
             "access_log": [{
                 "name": "envoy.access_loggers.stdout",
                 "typed_config": {"@type": "type.googleapis.com/envoy.extensions.access_loggers.stream.v3.StdoutAccessLog"},

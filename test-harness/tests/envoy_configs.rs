@@ -348,6 +348,25 @@ fn agentcore_recipes_route_chat_to_the_runtime_over_tls_with_stream_timeouts() {
             "{what}: /ping"
         );
 
+        // WebSocket: upgrades off on the listener, on for /ws only, to the runtime's /ws.
+        assert_eq!(
+            hcm["upgrade_configs"],
+            serde_json::json!([{"upgrade_type": "websocket", "enabled": false}]),
+            "{what}"
+        );
+        let ws = &route_for(&config, "/ws")["route"];
+        assert_eq!(
+            ws["upgrade_configs"],
+            serde_json::json!([{"upgrade_type": "websocket", "enabled": true}]),
+            "{what}"
+        );
+        assert_eq!(
+            ws["regex_rewrite"]["substitution"].as_str(),
+            Some(INVOKE_PATH.replace("/invocations?", "/ws?").as_str()),
+            "{what}"
+        );
+        assert_eq!(ws["host_rewrite_literal"], AGENTCORE_HOST, "{what}");
+
         for (name, host) in [
             ("agentcore", AGENTCORE_HOST.to_string()),
             (

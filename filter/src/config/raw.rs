@@ -23,6 +23,7 @@ pub struct RawProvider {
     pub remote_jwks: Option<RawRemoteJwks>,
     pub local_jwks: Option<RawLocalJwks>,
     pub from_headers: Option<Vec<RawHeaderSource>>,
+    pub from_params: Option<Vec<String>>,
     pub clock_skew_seconds: Option<u64>,
     pub roles_claim: Option<String>,
 }
@@ -120,6 +121,7 @@ impl RawProvider {
                 "remote_jwks",
                 "local_jwks",
                 "from_headers",
+                "from_params",
                 "clock_skew_seconds",
                 "roles_claim",
             ],
@@ -132,6 +134,7 @@ impl RawProvider {
             remote_jwks: o.optional("remote_jwks", RawRemoteJwks::read)?,
             local_jwks: o.optional("local_jwks", RawLocalJwks::read)?,
             from_headers: o.optional("from_headers", |v, p| list(v, p, RawHeaderSource::read))?,
+            from_params: o.optional("from_params", strings)?,
             clock_skew_seconds: o.optional("clock_skew_seconds", unsigned)?,
             roles_claim: o.optional("roles_claim", string)?,
         })

@@ -94,6 +94,7 @@ fn defaults_follow_the_spec() {
             value_prefix: "Bearer ".into()
         }]
     );
+    assert!(p.from_params.is_empty());
     assert_eq!(p.clock_skew_seconds, 60);
     assert!(c.tools.is_none() && c.agentcore.is_none() && c.bypass.is_empty());
     let c = Config::from_json(with_provider("", r#","tools":{}"#).as_bytes()).unwrap();
@@ -219,6 +220,7 @@ fn field_rules_name_their_paths() {
         (with_provider(r#","audiences":[""]"#, ""), "providers.p.audiences[0]: cannot be empty"),
         (with_provider(r#","roles_claim":"a..b""#, ""), "providers.p.roles_claim: \"a..b\" has an empty step between dots"),
         (with_provider(r#","from_headers":[{"name":"x auth"}]"#, ""), "providers.p.from_headers[0].name: \"x auth\" is not a valid header name"),
+        (with_provider(r#","from_params":["token","a&b"]"#, ""), "providers.p.from_params[1]: \"a&b\" is not a query parameter name (letters, digits, -._~)"),
         (with_provider("", r#","agentcore":{"allowed_tools_header":"T"}"#), "agentcore.allowed_tools_header: needs `tools`: without it there is no allowlist to send"),
         (with_provider("", r#","agentcore":{"forward_headers":{"a":"X","b":"x"}}"#), "agentcore.forward_headers.b: header suffix \"x\" is already used by agentcore.forward_headers.a"),
         (with_provider("", r#","agentcore":{"claims_to_headers":{"sub":"Bad Name"}}"#), "agentcore.claims_to_headers.sub: \"Bad Name\" is not a valid header name suffix (letters, digits and !#$%&'*+-.^_`|~ only)"),

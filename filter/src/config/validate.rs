@@ -113,6 +113,13 @@ fn provider(name: &str, p: RawProvider) -> Result<Provider> {
             })
             .collect::<Result<Vec<_>>>()?,
     };
+    let from_params = p
+        .from_params
+        .unwrap_or_default()
+        .into_iter()
+        .enumerate()
+        .map(|(i, name)| param_name(&format!("{}[{i}]", at("from_params")), name))
+        .collect::<Result<Vec<_>>>()?;
     let roles_claim = p
         .roles_claim
         .map(|c| ClaimPath::parse(&c).map_err(|e| ConfigError::new(at("roles_claim"), e)))
@@ -125,6 +132,7 @@ fn provider(name: &str, p: RawProvider) -> Result<Provider> {
         algorithms,
         jwks,
         from_headers,
+        from_params,
         clock_skew_seconds: p.clock_skew_seconds.unwrap_or(DEFAULT_CLOCK_SKEW_SECONDS),
         roles_claim,
     })
@@ -392,6 +400,19 @@ fn header_name(path: &str, name: &str) -> Result<String> {
         ));
     }
     Ok(name.to_ascii_lowercase())
+}
+
+/// A query parameter name, matched as written: RFC 3986 unreserved characters
+/// only, so it needs no escaping and cannot hold `&`, `=` or `#`.
+fn param_name(path: &str, name: String) -> Result<String> {
+    let unreserved = |b: u8| b.is_ascii_alphanumeric() || b"-._~".contains(&b);
+    if name.is_empty() || !name.bytes().all(unreserved) {
+        return Err(ConfigError::new(
+            path,
+            format!("{name:?} is not a query parameter name (letters, digits, -._~)"),
+        ));
+    }
+    Ok(name)
 }
 
 /// RFC 9110 token characters.

@@ -5,6 +5,7 @@ pub mod answers;
 pub mod request;
 pub mod response;
 pub mod vm;
+pub mod websocket;
 
 pub use request::{BodyStep, RequestState, RequestStep};
 pub use response::{ResponseBodyStep, ResponseState};

@@ -3,6 +3,7 @@
 
 use super::answers::{self, LocalAnswer};
 use super::vm::Vm;
+use super::websocket;
 use crate::agentcore::{self, Caller, SessionError};
 use crate::host::{Host, LogLevel};
 use crate::jwt::{self, FoundToken, Outcome, Reason, VerifiedToken};
@@ -66,6 +67,8 @@ pub struct RequestState {
     /// once the request is admitted: every lookup before that (token, path,
     /// method, content type, AgentCore shaping) reads this copy.
     headers: Vec<(String, String)>,
+    /// The request asks to upgrade to a WebSocket: a `101` answer is policed.
+    pub websocket: bool,
 }
 
 /// The first value of `name` (as the proxy's own lookup gives it).
@@ -88,14 +91,19 @@ impl RequestState {
             host.set_request_header("accept-encoding", None);
             self.headers
                 .retain(|(k, _)| !k.eq_ignore_ascii_case("accept-encoding"));
+            self.websocket = websocket::is_upgrade(host);
+            if self.websocket {
+                websocket::shape_upgrade(host);
+            }
         }
         self.arrived_ms = host.now_ms();
         let path = first_value(&self.headers, ":path").unwrap_or_default();
         if config.bypass.iter().any(|rule| rule.matches(&path)) {
             return self.admit(host, vm, None);
         }
-        let Some(found) = jwt::extract(&config.providers, |name| first_value(&self.headers, name))
-        else {
+        let found = jwt::extract(&config.providers, |name| first_value(&self.headers, name))
+            .or_else(|| token_from_params(host, &config.providers, &path));
+        let Some(found) = found else {
             host.count(Metric::JwtDenied, 1);
             return self.answer(host, answers::missing_token());
         };
@@ -354,6 +362,22 @@ impl RequestState {
             BodyStep::Hold => RequestStep::HoldForBody,
         }
     }
+}
+
+/// A token in a `from_params` query parameter: taken out of the URL and sent
+/// upstream as `Authorization: Bearer` (SPEC "WebSocket"), where AgentCore looks.
+fn token_from_params(
+    host: &dyn Host,
+    providers: &[jwt::Provider],
+    path: &str,
+) -> Option<FoundToken> {
+    let taken = jwt::extract_from_params(providers, path)?;
+    host.set_request_header(":path", Some(&taken.path));
+    host.set_request_header(
+        "authorization",
+        Some(&format!("Bearer {}", taken.found.token)),
+    );
+    Some(taken.found)
 }
 
 /// Whether an MCP server could take the body as JSON. Servers are lax (the official

@@ -9,6 +9,7 @@ use crate::mcp;
 use crate::metrics::Metric;
 use crate::policy::Allowlist;
 use crate::sse::{self, CutReason, StreamGuard, Verdict};
+use crate::websocket::MessageGuard;
 
 /// After a cut, the stream is reset on the next body callback; if the upstream
 /// sends nothing more, the root resets it after this long instead.
@@ -20,6 +21,8 @@ enum Mode {
     #[default]
     Pass,
     Police(Box<StreamGuard>),
+    /// An upgraded WebSocket connection: server-to-client messages policed.
+    WebSocket(Box<MessageGuard>),
     /// An event stream with a content-encoding: it cannot be read, so it ends.
     Unreadable,
     /// The error event went out: nothing more reaches the client.
@@ -76,6 +79,13 @@ impl ResponseState {
         let Some(allowlist) = request.identity.as_ref().and_then(|i| i.allowlist.clone()) else {
             return;
         };
+        if request.websocket && super::websocket::upgraded(host) {
+            self.mode = Mode::WebSocket(Box::new(MessageGuard::new(
+                allowlist,
+                tools.max_frame_bytes,
+            )));
+            return;
+        }
         let content_type = host.response_header("content-type").unwrap_or_default();
         if request.lists_tools && media_type_is(&content_type, "application/json") {
             host.set_response_header("content-length", None);
@@ -158,6 +168,10 @@ impl ResponseState {
                 );
                 self.cut(host, end_of_stream)
             }
+            Mode::WebSocket(guard) => match super::websocket::on_chunk(guard, host, size) {
+                Some(_) => self.cut(host, end_of_stream),
+                None => ResponseBodyStep::Continue,
+            },
             Mode::Police(guard) => {
                 let chunk = host.response_body(size);
                 let result = guard.on_chunk(&chunk, end_of_stream);

@@ -730,3 +730,118 @@ fn a_kid_refetch_that_does_not_come_in_time_is_unknown_kid_not_503() {
     assert_eq!(host.sent.borrow().as_ref().unwrap().status, 401);
     assert_eq!(host.sent_json()["reason"], "unknown_kid");
 }
+
+/// An admitted WebSocket upgrade (token in `access_token`), answered `101`.
+fn websocket() -> (FakeHost, RequestState, ResponseState) {
+    let mut vm = ws_vm();
+    let path = format!("/ws?session=1&access_token={}", A2_TOKEN.trim());
+    let host = FakeHost::with_request(&[
+        (":path", &path),
+        ("upgrade", "websocket"),
+        ("connection", "Upgrade"),
+        (
+            "sec-websocket-extensions",
+            "permessage-deflate; client_max_window_bits",
+        ),
+    ]);
+    host.now_ms.set(A2_NOW_MS);
+    let mut request = RequestState::default();
+    assert_eq!(
+        request.on_headers(&host, &mut vm, false),
+        RequestStep::Continue
+    );
+    *host.response.borrow_mut() = vec![(":status".into(), "101".into())];
+    let mut response = ResponseState::default();
+    response.on_headers(&host, &vm.config, &request);
+    (host, request, response)
+}
+
+/// The A.2 provider, also reading tokens from `access_token`, and `tools`.
+fn ws_vm() -> Vm {
+    let json = r#"{"providers":{"joe":{"issuer":"joe","from_params":["access_token"],"local_jwks":{"inline_string":@JWKS@}}},"tools":{"default":["get_weather"],"max_frame_bytes":1024}}"#
+        .replace("@JWKS@", &serde_json::Value::String(a2_jwks()).to_string());
+    Vm::new(Rc::new(Config::from_json(json.as_bytes()).unwrap()))
+}
+
+fn text_frame(payload: &str) -> Vec<u8> {
+    let mut out = vec![0x81, payload.len() as u8];
+    out.extend_from_slice(payload.as_bytes());
+    out
+}
+
+#[test]
+#[wasm_bindgen_test]
+fn a_websocket_upgrade_takes_its_token_from_the_query_and_loses_extensions() {
+    let (host, request, _) = websocket();
+    assert!(request.identity.is_some());
+    assert_eq!(
+        host.request_value(":path").as_deref(),
+        Some("/ws?session=1")
+    );
+    assert_eq!(host.request_value("authorization"), Some(bearer(A2_TOKEN)));
+    assert_eq!(host.request_value("sec-websocket-extensions"), None);
+    assert_eq!(host.counter(Metric::JwtAllowed), 1);
+}
+
+#[test]
+#[wasm_bindgen_test]
+fn a_websocket_upgrade_without_a_token_is_401() {
+    let mut vm = vm(TOOLS);
+    let host = FakeHost::with_request(&[(":path", "/ws"), ("upgrade", "websocket")]);
+    assert_eq!(
+        RequestState::default().on_headers(&host, &mut vm, false),
+        RequestStep::Answered
+    );
+    assert_eq!(host.sent.borrow().as_ref().unwrap().status, 401);
+    assert_eq!(host.sent_json()["error"], "missing_token");
+}
+
+#[test]
+#[wasm_bindgen_test]
+fn a_denied_websocket_tool_call_closes_1008_and_the_stream_is_reset() {
+    let (host, _, mut response) = websocket();
+    let allowed = text_frame(r#"{"type":"tool-call","toolCallId":"1","toolName":"get_weather"}"#);
+    let out = host.chunk(&allowed, |h, n| {
+        assert_eq!(response.on_body(h, n, false), ResponseBodyStep::Continue)
+    });
+    assert_eq!(out, allowed);
+    assert_eq!(host.counter(Metric::ToolsAllowed), 1);
+    let denied = text_frame(r#"{"type":"tool-call","toolCallId":"2","toolName":"rm_rf"}"#);
+    let out = host.chunk(&denied, |h, n| {
+        assert_eq!(
+            response.on_body(h, n, false),
+            ResponseBodyStep::CutAt(A2_NOW_MS + response::RESET_AFTER_CUT_MS)
+        )
+    });
+    let reason = b"tool \"rm_rf\" is not allowed";
+    let mut close = vec![0x88, 2 + reason.len() as u8, 0x03, 0xF0];
+    close.extend_from_slice(reason);
+    assert_eq!(out, close);
+    assert_eq!(
+        (
+            host.counter(Metric::ToolsDenied),
+            host.counter(Metric::StreamsCut),
+            host.resets.get()
+        ),
+        (1, 1, 0)
+    );
+    let out = host.chunk(&allowed, |h, n| {
+        assert_eq!(response.on_body(h, n, false), ResponseBodyStep::Continue)
+    });
+    assert!(out.is_empty());
+    assert_eq!(host.resets.get(), 1);
+}
+
+#[test]
+#[wasm_bindgen_test]
+fn a_refused_upgrade_is_not_policed_as_a_websocket() {
+    let (host, request, _) = websocket();
+    *host.response.borrow_mut() = vec![(":status".into(), "403".into())];
+    let mut response = ResponseState::default();
+    response.on_headers(&host, &ws_vm().config, &request);
+    let body = b"\x81\x05nope!";
+    let out = host.chunk(body, |h, n| {
+        assert_eq!(response.on_body(h, n, true), ResponseBodyStep::Continue)
+    });
+    assert_eq!(out, body);
+}

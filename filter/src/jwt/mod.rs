@@ -44,7 +44,7 @@ pub use algorithm::Algorithm;
 pub use authenticator::{authenticate, authenticate_with_cache, KeyState, Outcome};
 pub use cache::{CachedToken, TokenCache};
 pub use claim_path::ClaimPath;
-pub use extract::{extract, FoundToken};
+pub use extract::{extract, extract_from_params, FoundToken, ParamToken, TokenSource};
 pub use jwks::{JwkSet, JwksError};
 pub use jwks_cache::{FetchId, JwksCache, KidRefetch};
 pub use provider::{

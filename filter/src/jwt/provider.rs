@@ -17,6 +17,8 @@ pub struct Provider {
     pub algorithms: Vec<Algorithm>,
     pub jwks: JwksSource,
     pub from_headers: Vec<HeaderSource>,
+    /// Query parameter names a token may come in (browsers' WebSockets).
+    pub from_params: Vec<String>,
     pub clock_skew_seconds: u64,
     pub roles_claim: Option<ClaimPath>,
 }

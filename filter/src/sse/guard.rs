@@ -289,7 +289,7 @@ fn longest_run_of_frames_within(frames: &[u8], limit: usize, eos: bool) -> Optio
 /// and not restating a call whose id an earlier frame counted (Responses sends
 /// each call in `.added` and `.done`, Vercel in `tool-input-start` and
 /// `tool-input-available`). Calls without an id always count.
-fn count_new_calls(counted_ids: &mut VecDeque<String>, calls: &[ToolCall]) -> u32 {
+pub fn count_new_calls(counted_ids: &mut VecDeque<String>, calls: &[ToolCall]) -> u32 {
     let mut in_frame = HashSet::with_capacity(calls.len());
     let mut count = 0u32;
     for call in calls {

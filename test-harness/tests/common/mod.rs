@@ -55,6 +55,12 @@ pub fn mcp_python() -> PathBuf {
     venv_python("setup-mcp-venv.sh", "`mcp`")
 }
 
+/// The python of `<repo>/.venv-ws` holding `websockets`, set up by
+/// `test-harness/py/setup-ws-venv.sh` on first use.
+pub fn ws_python() -> PathBuf {
+    venv_python("setup-ws-venv.sh", "`websockets`")
+}
+
 /// Runs a `test-harness/py/` setup script (idempotent) and returns the python
 /// it prints.
 fn venv_python(script: &str, what: &str) -> PathBuf {

@@ -3,7 +3,7 @@
 use super::support::*;
 use crate::jwt::{
     authenticate, authenticate_with_cache, extract, FoundToken, JwkSet, KeyState, Outcome, Reason,
-    TokenCache,
+    TokenCache, TokenSource,
 };
 use crate::jwt::{HeaderSource, Provider};
 use serde_json::json;
@@ -31,17 +31,17 @@ fn providers() -> Vec<Provider> {
 fn bearer(token: &str) -> FoundToken {
     FoundToken {
         token: token.into(),
-        source: provider().from_headers[0].clone(),
+        source: TokenSource::Header(provider().from_headers[0].clone()),
     }
 }
 
 fn x_jwt(token: &str) -> FoundToken {
     FoundToken {
         token: token.into(),
-        source: HeaderSource {
+        source: TokenSource::Header(HeaderSource {
             name: "x-jwt".into(),
             value_prefix: String::new(),
-        },
+        }),
     }
 }
 

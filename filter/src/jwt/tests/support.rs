@@ -207,6 +207,7 @@ pub fn provider() -> Provider {
             name: "authorization".into(),
             value_prefix: "Bearer ".into(),
         }],
+        from_params: vec![],
         clock_skew_seconds: 60,
         roles_claim: None,
     }
