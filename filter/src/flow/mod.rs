@@ -2,6 +2,7 @@
 //! what the proxy-wasm contexts call, and what tests drive with a fake host.
 
 pub mod answers;
+pub mod limits;
 pub mod request;
 pub mod response;
 pub mod vm;

@@ -2,6 +2,7 @@
 //! the headers for AgentCore, or answer locally.
 
 use super::answers::{self, LocalAnswer};
+use super::limits::{self, Charge, Sent};
 use super::vm::Vm;
 use crate::agentcore::{self, Caller, SessionError};
 use crate::host::{Host, LogLevel};
@@ -9,6 +10,7 @@ use crate::jwt::{self, FoundToken, Outcome, Reason, VerifiedToken};
 use crate::mcp::{self, McpRequestVerdict};
 use crate::metrics::Metric;
 use crate::policy::Allowlist;
+use crate::ratelimit::{LimitHeaders, PendingCall, Verdict};
 
 /// What the glue does with the request after a step.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -22,6 +24,8 @@ pub enum RequestStep {
     /// Keep the headers until the body is judged (only with
     /// `allow_on_headers_stop_iteration`); a body step then releases or answers.
     HoldForBody,
+    /// Hold it until the rate-limit service answers (or the deadline passes).
+    WaitForLimits { deadline_ms: u64 },
 }
 
 /// What the glue does with a request body chunk.
@@ -62,6 +66,10 @@ pub struct RequestState {
     answered: bool,
     /// The request was a `tools/list`: its JSON answer is filtered.
     pub lists_tools: bool,
+    /// The rate-limit call the request waits for.
+    limit_call: Option<PendingCall>,
+    /// From the rate-limit answer: added to the response (SPEC "Rate limits").
+    pub limit_headers: Option<LimitHeaders>,
 }
 
 impl RequestState {
@@ -75,11 +83,20 @@ impl RequestState {
             host.set_request_header("accept-encoding", None);
         }
         self.arrived_ms = host.now_ms();
+        // The key never goes upstream, whoever the caller turns out to be.
+        let api_key = config.api_keys.as_ref().and_then(|k| {
+            let value = host.request_header(&k.header);
+            host.set_request_header(&k.header, None);
+            value
+        });
         let path = host.request_header(":path").unwrap_or_default();
         if config.bypass.iter().any(|rule| rule.matches(&path)) {
             return self.admit(host, vm, None);
         }
         let Some(found) = jwt::extract(&config.providers, |name| host.request_header(name)) else {
+            if let Some(key) = api_key {
+                return self.authenticate_api_key(host, vm, &key);
+            }
             host.count(Metric::JwtDenied, 1);
             return self.answer(host, answers::missing_token());
         };
@@ -139,6 +156,28 @@ impl RequestState {
                     self.reject(host, Reason::UnknownKid)
                 }
             }
+        }
+    }
+
+    /// SPEC "API keys": no token, but the key header. The key is never logged.
+    fn authenticate_api_key(&mut self, host: &dyn Host, vm: &Vm, key: &str) -> RequestStep {
+        let config = vm.config.clone();
+        let Some(keys) = &config.api_keys else {
+            return self.reject(host, Reason::UnknownApiKey);
+        };
+        let mut roles_claims = Vec::new();
+        for path in config
+            .providers
+            .iter()
+            .filter_map(|p| p.roles_claim.as_ref())
+        {
+            if !roles_claims.contains(&path) {
+                roles_claims.push(path);
+            }
+        }
+        match crate::api_keys::identify(keys, key, &roles_claims) {
+            Some(token) => self.admit(host, vm, Some(token)),
+            None => self.reject(host, Reason::UnknownApiKey),
         }
     }
 
@@ -207,7 +246,88 @@ impl RequestState {
             }
         }
         self.identity = Some(Identity { token, allowlist });
-        self.after_admit(host, vm)
+        self.check_limits(host, vm)
+    }
+
+    /// SPEC "Rate limits": one call with every `requests` descriptor (hits 1)
+    /// and the `tokens` descriptors as a check only (their `hits_addend` 0).
+    fn check_limits(&mut self, host: &dyn Host, vm: &Vm) -> RequestStep {
+        let config = vm.config.clone();
+        let Some(rl) = &config.rate_limits else {
+            return self.after_admit(host, vm);
+        };
+        let charges = [
+            Charge {
+                descriptors: &rl.requests,
+                tool: None,
+                hits_addend: None,
+            },
+            Charge {
+                descriptors: &rl.tokens,
+                tool: None,
+                hits_addend: Some(0),
+            },
+        ];
+        match limits::send(host, rl, self.identity.as_ref(), &charges, 1) {
+            Sent::Nothing => self.after_admit(host, vm),
+            Sent::Waiting(call) => {
+                self.limit_call = Some(call);
+                RequestStep::WaitForLimits {
+                    deadline_ms: call.deadline_ms,
+                }
+            }
+            Sent::Failed(verdict) => self.on_limit_verdict(host, vm, verdict),
+        }
+    }
+
+    /// A gRPC answer for this stream; `None` if it is not the request's call.
+    pub fn on_grpc_answer(
+        &mut self,
+        host: &dyn Host,
+        vm: &Vm,
+        token: u32,
+        status: u32,
+        body: &[u8],
+    ) -> Option<RequestStep> {
+        let verdict = self.limit_call?.answer(token, status, body)?;
+        self.limit_call = None;
+        Some(self.on_limit_verdict(host, vm, verdict))
+    }
+
+    /// The root's tick: `Some` once the call's deadline passed without an answer.
+    pub fn on_limits_deadline(&mut self, host: &dyn Host, vm: &Vm) -> Option<RequestStep> {
+        let verdict = self.limit_call?.expired(host.now_ms())?;
+        self.limit_call = None;
+        Some(self.on_limit_verdict(host, vm, verdict))
+    }
+
+    /// Whether the request still waits for the rate-limit service.
+    pub fn waits_for_limits(&self) -> bool {
+        self.limit_call.is_some()
+    }
+
+    fn on_limit_verdict(&mut self, host: &dyn Host, vm: &Vm, verdict: Verdict) -> RequestStep {
+        let config = vm.config.clone();
+        let Some(rl) = &config.rate_limits else {
+            return self.after_admit(host, vm);
+        };
+        let decision = limits::decide(host, rl, verdict, &mut self.limit_headers);
+        if let Some(a) = limits::answer(&decision, self.limit_headers.as_ref()) {
+            return self.answer(host, a);
+        }
+        match self.after_admit(host, vm) {
+            // Body chunks that came while the call was out were held: an MCP
+            // body is checked now if it is complete, else by its last chunk.
+            RequestStep::Continue if self.check_body && !self.body_done => RequestStep::HoldForBody,
+            RequestStep::Continue if self.check_body && self.body_size > 0 => {
+                match self.check_mcp_body(host, vm) {
+                    BodyStep::Continue => RequestStep::Continue,
+                    BodyStep::Hold => RequestStep::HoldForBody,
+                    BodyStep::Answered => RequestStep::Answered,
+                }
+            }
+            step => step,
+        }
     }
 
     fn answer(&mut self, host: &dyn Host, a: LocalAnswer) -> RequestStep {
@@ -231,7 +351,7 @@ impl RequestState {
         }
         self.body_size = size;
         self.body_done = end_of_stream;
-        if self.identity.is_none() {
+        if self.identity.is_none() || self.limit_call.is_some() {
             return BodyStep::Hold;
         }
         if !self.check_body {
@@ -244,7 +364,7 @@ impl RequestState {
     pub fn on_trailers(&mut self) -> BodyStep {
         if self.answered {
             BodyStep::Answered
-        } else if self.identity.is_none() || self.check_body {
+        } else if self.identity.is_none() || self.check_body || self.limit_call.is_some() {
             self.body_done = true;
             BodyStep::Hold
         } else {

@@ -10,6 +10,7 @@
 use super::dialects::{detect, ToolCall};
 use super::error_event::{error_event_stream, frame_too_large_message, tool_denied_event};
 use super::framer::{Frame, FrameTooLarge, Framer};
+use super::usage::UsageMeter;
 use crate::policy::Allowlist;
 use std::collections::{HashSet, VecDeque};
 
@@ -21,6 +22,8 @@ pub enum CutReason {
     ToolDenied { name: String },
     /// A frame, or the held part of one, went over `max_frame_bytes`.
     FrameTooLarge { limit: usize },
+    /// An allowed tool call over its rate limit.
+    OverLimit { name: String },
 }
 
 impl CutReason {
@@ -29,6 +32,7 @@ impl CutReason {
         match self {
             CutReason::ToolDenied { name } => format!("tool {name:?} is not allowed"),
             CutReason::FrameTooLarge { limit } => frame_too_large_message(*limit),
+            CutReason::OverLimit { name } => super::error_event::over_limit_message(name),
         }
     }
 }
@@ -42,6 +46,13 @@ pub enum Verdict {
     Cut(CutReason),
     /// The stream was cut by an earlier chunk: send nothing.
     Closed,
+    /// Only with tool quotas: `output` ends with an allowed tool-call frame
+    /// (from `frame_start` on) of these new calls, which must be charged before
+    /// it goes out; nothing after it was read yet.
+    Charge {
+        names: Vec<String>,
+        frame_start: usize,
+    },
 }
 
 /// What to do with one body chunk.
@@ -68,6 +79,9 @@ pub struct StreamGuard {
     /// Ids of the calls counted lately, so a restated call is not counted twice.
     /// Bounded: only for the counters, never for a decision.
     counted_ids: VecDeque<String>,
+    /// With tool quotas, an allowed call stops the guard until it is charged.
+    charge_tools: bool,
+    usage: Option<UsageMeter>,
 }
 
 /// Restatements follow their call within a few frames; 64 ids is plenty.
@@ -81,6 +95,8 @@ impl StreamGuard {
             rewrite: None,
             closed: false,
             counted_ids: VecDeque::new(),
+            charge_tools: false,
+            usage: None,
         }
     }
 
@@ -88,6 +104,31 @@ impl StreamGuard {
     pub fn rewriting_frames_with(mut self, rewrite: FrameRewrite) -> StreamGuard {
         self.rewrite = Some(rewrite);
         self
+    }
+
+    /// Stops at each allowed tool call so it can be charged (SPEC "Rate limits", `tools`).
+    pub fn charging_tools(mut self) -> StreamGuard {
+        self.charge_tools = true;
+        self
+    }
+
+    /// Reads the model usage the stream reports (SPEC "Rate limits", `tokens`).
+    pub fn metering_usage(mut self) -> StreamGuard {
+        self.usage = Some(UsageMeter::default());
+        self
+    }
+
+    /// The tokens reported so far, when metering.
+    pub fn tokens(&self) -> Option<u64> {
+        self.usage.as_ref().map(UsageMeter::tokens)
+    }
+
+    /// Ends the stream from outside (a [`Verdict::Charge`]d call over its
+    /// limit): nothing more is read or sent. Had the call been allowed, the
+    /// guard simply takes the next chunk.
+    pub fn close(&mut self) {
+        self.closed = true;
+        self.framer.clear();
     }
 
     /// True once the stream was cut.
@@ -128,6 +169,9 @@ impl StreamGuard {
                     break;
                 }
             };
+            if let Some(meter) = &mut self.usage {
+                meter.on_frame(&frame.data);
+            }
             let calls = detect(&frame.events, &frame.data);
             // Denied if any candidate name is; the first one found is shown.
             let denied = calls
@@ -143,12 +187,24 @@ impl StreamGuard {
             }
             let count = count_new_calls(&mut self.counted_ids, &calls);
             result.tools_allowed = result.tools_allowed.saturating_add(count);
+            let frame_start = result.output.len();
             match self
                 .rewrite
                 .and_then(|rewrite| rewrite(&frame, &self.allowlist))
             {
                 Some(rewritten) => result.output.extend_from_slice(&rewritten),
                 None => result.output.extend_from_slice(frame.raw),
+            }
+            if self.charge_tools && count > 0 {
+                let mut names: Vec<String> = Vec::new();
+                for c in &calls {
+                    let name = c.name.display().to_owned();
+                    if !names.contains(&name) {
+                        names.push(name);
+                    }
+                }
+                result.verdict = Verdict::Charge { names, frame_start };
+                break;
             }
         }
         if matches!(result.verdict, Verdict::Cut(_)) {

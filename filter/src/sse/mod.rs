@@ -16,6 +16,7 @@ pub mod guard;
 pub mod markers;
 pub mod scan;
 pub mod tool_name;
+pub mod usage;
 
 #[cfg(test)]
 pub(crate) mod tests;
