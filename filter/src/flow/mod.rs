@@ -14,4 +14,6 @@ pub use vm::{Fetch, Vm};
 #[cfg(test)]
 mod fake_host;
 #[cfg(test)]
+mod limits_tests;
+#[cfg(test)]
 mod tests;

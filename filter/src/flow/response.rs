@@ -323,7 +323,11 @@ impl ResponseState {
                 }
                 ResponseBodyStep::Continue
             }
-            Policed::Cut => self.cut(host, end_of_stream),
+            Policed::Cut => {
+                // The model spent what it reported, whether or not the client saw it.
+                self.charge_tokens(host);
+                self.cut(host, end_of_stream)
+            }
             Policed::Wait {
                 call,
                 names,

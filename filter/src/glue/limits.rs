@@ -131,7 +131,13 @@ fn route_dispatched(
     }
     let mut routes = shared.grpc_routes.borrow_mut();
     for token in host.dispatched.borrow_mut().drain(..) {
-        routes.insert(token, (context_id, stream.clone()));
+        routes.insert(
+            token,
+            LimitWaiter {
+                context_id,
+                stream: stream.clone(),
+            },
+        );
     }
 }
 

@@ -57,7 +57,7 @@ pub struct Shared {
     /// Streams waiting for the rate-limit service (deadline backstop).
     pub limit_waits: RefCell<Vec<LimitWaiter>>,
     /// gRPC calls the root sent for a stream: token to (context id, stream).
-    pub grpc_routes: RefCell<HashMap<u32, (u32, Rc<RefCell<Stream>>)>>,
+    pub grpc_routes: RefCell<HashMap<u32, LimitWaiter>>,
     /// True while the root context runs a stream's logic (its calls come back to the root).
     pub root_active: Cell<bool>,
 }
@@ -199,7 +199,7 @@ impl Context for Root {
             return;
         };
         let route = shared.grpc_routes.borrow_mut().remove(&token_id);
-        let Some((context_id, stream)) = route else {
+        let Some(LimitWaiter { context_id, stream }) = route else {
             return;
         };
         if hostcalls::set_effective_context(context_id).is_err() {
