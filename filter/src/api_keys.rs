@@ -4,8 +4,8 @@
 //! the claims of a verified token (`iss` `api-key`, `sub`, the roles claim).
 
 use crate::config::{ApiKeysConfig, API_KEY_ISSUER};
-use crate::jwt::ClaimPath;
 use crate::json::Json;
+use crate::jwt::ClaimPath;
 use crate::jwt::VerifiedToken;
 use sha2::{Digest, Sha256};
 

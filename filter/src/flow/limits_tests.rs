@@ -45,7 +45,7 @@ fn vm_with(service: &str, analysts_tools: &str) -> Vm {
           "tokens":[[{{"key":"user","from":"claim:sub"}},{{"key":"budget","value":"model_tokens"}}]]}}}}"#
     );
     let config = Config::from_json(json.as_bytes()).unwrap();
-    Vm::new(Rc::new(config)).unwrap()
+    Vm::new(Rc::new(config))
 }
 
 fn request_host() -> FakeHost {

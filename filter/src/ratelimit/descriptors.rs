@@ -70,7 +70,8 @@ pub fn build(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{ClaimPath, DescriptorEntry};
+    use crate::config::DescriptorEntry;
+    use crate::jwt::ClaimPath;
     use wasm_bindgen_test::wasm_bindgen_test;
 
     fn entry(key: &str, source: EntrySource) -> DescriptorEntry {
