@@ -4,10 +4,45 @@
 
 use super::answers::{self, LocalAnswer};
 use super::request::Identity;
-use crate::config::{Descriptor, RateLimitsConfig};
+use crate::config::{Descriptor, EntrySource, RateLimitsConfig};
 use crate::host::{Host, LogLevel};
 use crate::metrics::Metric;
 use crate::ratelimit::{self, proto, CallError, LimitHeaders, PendingCall, Subject, Verdict};
+
+/// What descriptors read from the request, captured while its headers can be
+/// read: Envoy refuses request-header reads once the request went upstream, and
+/// tool and token charges are made on the response.
+#[derive(Debug, Clone, Default)]
+pub struct RequestFacts {
+    /// `:path` without the query.
+    pub path: String,
+    /// The values of the headers the descriptors name.
+    pub headers: Vec<(String, String)>,
+}
+
+impl RequestFacts {
+    pub fn capture(host: &dyn Host, config: &RateLimitsConfig) -> RequestFacts {
+        let path = host.request_header(":path").unwrap_or_default();
+        let path = path.split(['?', '#']).next().unwrap_or_default().to_owned();
+        let mut headers: Vec<(String, String)> = Vec::new();
+        let all = config
+            .requests
+            .iter()
+            .chain(&config.tools)
+            .chain(&config.tokens);
+        for entry in all.flatten() {
+            if let EntrySource::Header(name) = &entry.source {
+                if headers.iter().any(|(n, _)| n == name) {
+                    continue;
+                }
+                if let Some(value) = host.request_header(name) {
+                    headers.push((name.clone(), value));
+                }
+            }
+        }
+        RequestFacts { path, headers }
+    }
+}
 
 /// Which descriptors a call carries, and how much each is charged.
 pub struct Charge<'a> {
@@ -32,17 +67,22 @@ pub fn send(
     host: &dyn Host,
     config: &RateLimitsConfig,
     identity: Option<&Identity>,
+    facts: &RequestFacts,
     charges: &[Charge<'_>],
     hits: u32,
 ) -> Sent {
-    let path = host.request_header(":path").unwrap_or_default();
-    let path = path.split(['?', '#']).next().unwrap_or_default();
-    let header = |name: &str| host.request_header(name);
+    let header = |name: &str| {
+        facts
+            .headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.clone())
+    };
     let token = identity.and_then(|i| i.token.as_ref());
     let subject = Subject {
         claims: token.map(|t| &t.claims),
         roles: token.map(|t| t.roles.as_slice()).unwrap_or_default(),
-        path,
+        path: &facts.path,
         header: &header,
     };
     let descriptors = charges

@@ -41,7 +41,7 @@ fn vm_with(service: &str, analysts_tools: &str) -> Vm {
         "api_keys":{{"header":"x-api-key","keys":{{"{hash}":{{"subject":"alice","roles":["analysts"]}}}}}},
         "rate_limits":{{"service":{{"cluster":"ratelimit","domain":"agents","timeout":"100ms"{service}}},
           "requests":[[{{"key":"user","from":"claim:sub"}}],[{{"key":"role","from":"role"}}]],
-          "tools":[[{{"key":"user","from":"claim:sub"}},{{"key":"tool","from":"tool"}}]],
+          "tools":[[{{"key":"user","from":"claim:sub"}},{{"key":"tool","from":"tool"}},{{"key":"tenant","from":"header:x-tenant"}}]],
           "tokens":[[{{"key":"user","from":"claim:sub"}},{{"key":"budget","value":"model_tokens"}}]]}}}}"#
     );
     let config = Config::from_json(json.as_bytes()).unwrap();
@@ -49,7 +49,11 @@ fn vm_with(service: &str, analysts_tools: &str) -> Vm {
 }
 
 fn request_host() -> FakeHost {
-    FakeHost::with_request(&[(":path", "/invocations?x=1"), ("x-api-key", KEY)])
+    FakeHost::with_request(&[
+        (":path", "/invocations?x=1"),
+        ("x-api-key", KEY),
+        ("x-tenant", "t1"),
+    ])
 }
 
 fn sent_request(host: &FakeHost, i: usize) -> RateLimitRequest {
@@ -373,6 +377,8 @@ fn stream(vm: &mut Vm) -> (FakeHost, RequestState, ResponseState) {
         request.on_grpc_answer(&host, vm, 1, 0, &ok),
         Some(RequestStep::Continue)
     );
+    // As in Envoy, the request headers cannot be read once the request went on.
+    host.request.borrow_mut().clear();
     *host.response.borrow_mut() = vec![("content-type".into(), "text/event-stream".into())];
     let mut response = ResponseState::default();
     response.on_headers(&host, &vm.config, &request);
@@ -415,7 +421,14 @@ fn an_allowed_tool_call_frame_is_held_until_it_is_charged() {
     let pair = |k: &str, v: &str| (k.to_owned(), v.to_owned());
     assert_eq!(
         entries(&charge),
-        [(vec![pair("user", "alice"), pair("tool", "search")], None)]
+        [(
+            vec![
+                pair("user", "alice"),
+                pair("tool", "search"),
+                pair("tenant", "t1")
+            ],
+            None
+        )]
     );
     assert_eq!(
         feed(&host, &mut response, &AFTER[5..], false),

@@ -2,7 +2,7 @@
 //! the headers for AgentCore, or answer locally.
 
 use super::answers::{self, LocalAnswer};
-use super::limits::{self, Charge, Sent};
+use super::limits::{self, Charge, RequestFacts, Sent};
 use super::vm::Vm;
 use crate::agentcore::{self, Caller, SessionError};
 use crate::host::{Host, LogLevel};
@@ -70,6 +70,8 @@ pub struct RequestState {
     limit_call: Option<PendingCall>,
     /// From the rate-limit answer: added to the response (SPEC "Rate limits").
     pub limit_headers: Option<LimitHeaders>,
+    /// What the response's tool and token charges read from the request.
+    pub limit_facts: RequestFacts,
 }
 
 impl RequestState {
@@ -268,7 +270,15 @@ impl RequestState {
                 hits_addend: Some(0),
             },
         ];
-        match limits::send(host, rl, self.identity.as_ref(), &charges, 1) {
+        self.limit_facts = RequestFacts::capture(host, rl);
+        match limits::send(
+            host,
+            rl,
+            self.identity.as_ref(),
+            &self.limit_facts,
+            &charges,
+            1,
+        ) {
             Sent::Nothing => self.after_admit(host, vm),
             Sent::Waiting(call) => {
                 self.limit_call = Some(call);

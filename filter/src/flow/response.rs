@@ -1,7 +1,7 @@
 //! The response half of one stream: police an event stream frame by frame as it
 //! flows, rewriting each chunk in place; everything else passes untouched.
 
-use super::limits::{self, Charge, Decision, Sent};
+use super::limits::{self, Charge, Decision, RequestFacts, Sent};
 use super::request::{Identity, RequestState};
 use crate::agentcore::{self, Caller};
 use crate::config::RateLimitsConfig;
@@ -59,6 +59,7 @@ pub struct ResponseState {
 struct StreamLimits {
     config: RateLimitsConfig,
     identity: Option<Identity>,
+    facts: RequestFacts,
 }
 
 /// The held response body is `prefix_len` bytes already policed (the frame being
@@ -129,6 +130,7 @@ impl ResponseState {
                 self.limits = Some(Box::new(StreamLimits {
                     config: rl.clone(),
                     identity: request.identity.clone(),
+                    facts: request.limit_facts.clone(),
                 }));
             }
         }
@@ -281,20 +283,21 @@ impl ResponseState {
                     hits_addend: None,
                 })
                 .collect();
-            let verdict = match limits::send(host, &l.config, l.identity.as_ref(), &charges, 1) {
-                Sent::Nothing => continue,
-                Sent::Waiting(call) => {
-                    return (
-                        output,
-                        Policed::Wait {
-                            call,
-                            names,
-                            frame_start,
-                        },
-                    )
-                }
-                Sent::Failed(verdict) => verdict,
-            };
+            let verdict =
+                match limits::send(host, &l.config, l.identity.as_ref(), &l.facts, &charges, 1) {
+                    Sent::Nothing => continue,
+                    Sent::Waiting(call) => {
+                        return (
+                            output,
+                            Policed::Wait {
+                                call,
+                                names,
+                                frame_start,
+                            },
+                        )
+                    }
+                    Sent::Failed(verdict) => verdict,
+                };
             let decision = limits::decide(host, &l.config, verdict, &mut None);
             if decision != Decision::Go {
                 output.truncate(frame_start);
@@ -426,7 +429,14 @@ impl ResponseState {
             hits_addend: None,
         }];
         let hits = u32::try_from(tokens).unwrap_or(u32::MAX);
-        match limits::send(host, &l.config, l.identity.as_ref(), &charge, hits) {
+        match limits::send(
+            host,
+            &l.config,
+            l.identity.as_ref(),
+            &l.facts,
+            &charge,
+            hits,
+        ) {
             Sent::Waiting(_) => host.count(Metric::TokensCharged, u64::from(hits)),
             Sent::Nothing => {}
             Sent::Failed(verdict) => {
