@@ -605,3 +605,93 @@ fn a_cut_stream_is_charged_the_tokens_it_reported_so_far() {
     assert_eq!(sent_request(&host, calls - 1).hits_addend, 30);
     assert_eq!(host.counter(Metric::TokensCharged), 30);
 }
+
+#[test]
+#[wasm_bindgen_test]
+fn an_mcp_tools_call_over_its_quota_is_429_with_a_json_rpc_error() {
+    let mut vm = vm("");
+    let host = FakeHost::with_request(&[
+        (":path", "/mcp"),
+        (":method", "POST"),
+        ("content-type", "application/json"),
+        ("x-api-key", KEY),
+        ("x-tenant", "t1"),
+    ]);
+    let body = br#"{"jsonrpc":"2.0","id":"q-1","method":"tools/call","params":{"name":"search","arguments":{}}}"#;
+    *host.request_body.borrow_mut() = body.to_vec();
+    let mut request = RequestState::default();
+    assert!(matches!(
+        request.on_headers(&host, &mut vm, false),
+        RequestStep::WaitForLimits { .. }
+    ));
+    let ok = answer(Code::Ok, vec![]);
+    // The headers go on; the body, which Envoy delivers after that, is held.
+    assert_eq!(
+        request.on_grpc_answer(&host, &vm, 1, 0, &ok),
+        Some(RequestStep::Continue)
+    );
+    assert_eq!(
+        request.on_body(&host, &vm, body.len(), true),
+        BodyStep::Hold
+    );
+    let pair = |k: &str, v: &str| (k.to_owned(), v.to_owned());
+    assert_eq!(
+        entries(&sent_request(&host, 1)),
+        [(
+            vec![
+                pair("user", "alice"),
+                pair("tool", "search"),
+                pair("tenant", "t1")
+            ],
+            None
+        )]
+    );
+    let over = answer(Code::OverLimit, vec![status(Code::OverLimit, 5, 0, 9)]);
+    assert_eq!(
+        request.on_grpc_answer(&host, &vm, 2, 0, &over),
+        Some(RequestStep::Answered)
+    );
+    let sent = host.sent.borrow().clone().unwrap();
+    assert_eq!(sent.status, 429);
+    assert_eq!(header(&sent, "retry-after"), Some("9"));
+    assert_eq!(
+        sent.body,
+        r#"{"jsonrpc":"2.0","id":"q-1","error":{"code":-32029,"message":"tool \"search\" is over its rate limit"}}"#
+    );
+}
+
+#[test]
+#[wasm_bindgen_test]
+fn an_mcp_tools_call_within_its_quota_goes_upstream() {
+    let mut vm = vm("");
+    let host = FakeHost::with_request(&[
+        (":path", "/mcp"),
+        (":method", "POST"),
+        ("content-type", "application/json"),
+        ("x-api-key", KEY),
+        ("x-tenant", "t1"),
+    ]);
+    let body = br#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"report"}}"#;
+    *host.request_body.borrow_mut() = body.to_vec();
+    let mut request = RequestState::default();
+    // The body came whole while the request check was out.
+    assert!(matches!(
+        request.on_headers(&host, &mut vm, false),
+        RequestStep::WaitForLimits { .. }
+    ));
+    assert_eq!(
+        request.on_body(&host, &vm, body.len(), true),
+        BodyStep::Hold
+    );
+    let ok = answer(Code::Ok, vec![]);
+    assert_eq!(
+        request.on_grpc_answer(&host, &vm, 1, 0, &ok),
+        Some(RequestStep::HoldForBody)
+    );
+    assert!(request.waits_for_limits());
+    assert_eq!(
+        request.on_grpc_answer(&host, &vm, 2, 0, &ok),
+        Some(RequestStep::Continue)
+    );
+    assert!(host.sent.borrow().is_none());
+}

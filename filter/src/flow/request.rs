@@ -72,6 +72,15 @@ pub struct RequestState {
     pub limit_headers: Option<LimitHeaders>,
     /// What the response's tool and token charges read from the request.
     pub limit_facts: RequestFacts,
+    /// An allowed MCP `tools/call` body waiting for its tool charge.
+    mcp_charge: Option<McpCharge>,
+}
+
+#[derive(Debug)]
+struct McpCharge {
+    call: PendingCall,
+    calls: Vec<mcp::quota::ToolsCall>,
+    is_batch: bool,
 }
 
 impl RequestState {
@@ -299,6 +308,14 @@ impl RequestState {
         status: u32,
         body: &[u8],
     ) -> Option<RequestStep> {
+        if let Some(verdict) = self
+            .mcp_charge
+            .as_ref()
+            .and_then(|c| c.call.answer(token, status, body))
+        {
+            let charge = self.mcp_charge.take()?;
+            return Some(self.on_mcp_verdict(host, vm, charge, verdict));
+        }
         let verdict = self.limit_call?.answer(token, status, body)?;
         self.limit_call = None;
         Some(self.on_limit_verdict(host, vm, verdict))
@@ -306,6 +323,14 @@ impl RequestState {
 
     /// The root's tick: `Some` once the call's deadline passed without an answer.
     pub fn on_limits_deadline(&mut self, host: &dyn Host, vm: &Vm) -> Option<RequestStep> {
+        if let Some(verdict) = self
+            .mcp_charge
+            .as_ref()
+            .and_then(|c| c.call.expired(host.now_ms()))
+        {
+            let charge = self.mcp_charge.take()?;
+            return Some(self.on_mcp_verdict(host, vm, charge, verdict));
+        }
         let verdict = self.limit_call?.expired(host.now_ms())?;
         self.limit_call = None;
         Some(self.on_limit_verdict(host, vm, verdict))
@@ -313,7 +338,7 @@ impl RequestState {
 
     /// Whether the request still waits for the rate-limit service.
     pub fn waits_for_limits(&self) -> bool {
-        self.limit_call.is_some()
+        self.limit_call.is_some() || self.mcp_charge.is_some()
     }
 
     fn on_limit_verdict(&mut self, host: &dyn Host, vm: &Vm, verdict: Verdict) -> RequestStep {
@@ -326,10 +351,16 @@ impl RequestState {
             return self.answer(host, a);
         }
         match self.after_admit(host, vm) {
-            // Body chunks that came while the call was out were held: an MCP
-            // body is checked now if it is complete, else by its last chunk.
-            RequestStep::Continue if self.check_body && !self.body_done => RequestStep::HoldForBody,
-            RequestStep::Continue if self.check_body && self.body_size > 0 => {
+            // Without `allow_on_headers_stop_iteration`, Envoy keeps the body from
+            // a filter whose headers are paused, so an MCP body usually comes after
+            // the resume and is held and checked by its own callbacks; one already
+            // complete (held) is checked now. With it, `after_admit` judged it.
+            RequestStep::Continue
+                if self.check_body
+                    && self.body_done
+                    && self.body_size > 0
+                    && !vm.config.allow_on_headers_stop_iteration =>
+            {
                 match self.check_mcp_body(host, vm) {
                     BodyStep::Continue => RequestStep::Continue,
                     BodyStep::Hold => RequestStep::HoldForBody,
@@ -361,7 +392,7 @@ impl RequestState {
         }
         self.body_size = size;
         self.body_done = end_of_stream;
-        if self.identity.is_none() || self.limit_call.is_some() {
+        if self.identity.is_none() || self.waits_for_limits() {
             return BodyStep::Hold;
         }
         if !self.check_body {
@@ -403,7 +434,7 @@ impl RequestState {
                     Metric::ToolsAllowed,
                     u64::try_from(calls).unwrap_or(u64::MAX),
                 );
-                BodyStep::Continue
+                self.charge_mcp_calls(host, vm, &body)
             }
             McpRequestVerdict::Denied {
                 body,
@@ -421,6 +452,88 @@ impl RequestState {
                 self.answered = true;
                 BodyStep::Answered
             }
+        }
+    }
+
+    /// SPEC "Rate limits", `tools`: an MCP `tools/call` is charged on the request;
+    /// its body is held until the answer.
+    fn charge_mcp_calls(&mut self, host: &dyn Host, vm: &Vm, body: &[u8]) -> BodyStep {
+        let config = vm.config.clone();
+        let Some(rl) = config.rate_limits.as_ref().filter(|r| !r.tools.is_empty()) else {
+            return BodyStep::Continue;
+        };
+        let (calls, is_batch) = mcp::quota::tools_calls(body);
+        let charges: Vec<Charge<'_>> = calls
+            .iter()
+            .map(|c| Charge {
+                descriptors: &rl.tools,
+                tool: Some(&c.name),
+                hits_addend: None,
+            })
+            .collect();
+        let sent = limits::send(
+            host,
+            rl,
+            self.identity.as_ref(),
+            &self.limit_facts,
+            &charges,
+            1,
+        );
+        match sent {
+            Sent::Nothing => BodyStep::Continue,
+            Sent::Waiting(call) => {
+                self.mcp_charge = Some(McpCharge {
+                    call,
+                    calls,
+                    is_batch,
+                });
+                BodyStep::Hold
+            }
+            Sent::Failed(verdict) => {
+                let charge = McpCharge {
+                    call: PendingCall {
+                        token: 0,
+                        deadline_ms: 0,
+                    },
+                    calls,
+                    is_batch,
+                };
+                match self.on_mcp_verdict(host, vm, charge, verdict) {
+                    RequestStep::Answered => BodyStep::Answered,
+                    _ => BodyStep::Continue,
+                }
+            }
+        }
+    }
+
+    fn on_mcp_verdict(
+        &mut self,
+        host: &dyn Host,
+        vm: &Vm,
+        charge: McpCharge,
+        verdict: Verdict,
+    ) -> RequestStep {
+        let config = vm.config.clone();
+        let Some(rl) = &config.rate_limits else {
+            return RequestStep::Continue;
+        };
+        match limits::decide(host, rl, verdict, &mut None) {
+            limits::Decision::Go => RequestStep::Continue,
+            limits::Decision::OverLimit(retry) => {
+                let body = mcp::quota::over_limit_body(&charge.calls, charge.is_batch);
+                let retry = retry.max(1).to_string();
+                host.send_response(
+                    429,
+                    &[
+                        ("content-type", "application/json"),
+                        ("retry-after", &retry),
+                    ],
+                    &body,
+                );
+                self.answered = true;
+                RequestStep::Answered
+            }
+            limits::Decision::Unavailable => self.answer(host, answers::rate_limit_unavailable()),
         }
     }
 

@@ -102,6 +102,9 @@ impl HttpContext for Http {
                 .borrow_mut()
                 .request
                 .on_body(&self.host, &vm, body_size, end_of_stream);
+        if self.stream.borrow().request.waits_for_limits() {
+            limits::wait(&self.shared, self.context_id, &self.stream);
+        }
         body_action(step)
     }
 
