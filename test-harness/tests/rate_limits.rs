@@ -313,3 +313,37 @@ fn an_api_key_is_the_caller_and_never_reaches_the_agent() {
     let log = envoy.log_text();
     assert!(!log.contains(API_KEY) && !log.contains("tg-not-a-key"));
 }
+
+#[test]
+fn an_mcp_tools_call_over_its_quota_is_429_and_no_body_byte_goes_upstream() {
+    let rls = ScriptedRls::start(|r| {
+        if has_tool(r) {
+            Answer::Verdict(Code::OverLimit, vec![(Code::OverLimit, 5, 0, 12)])
+        } else {
+            Answer::Verdict(Code::Ok, vec![])
+        }
+    });
+    let agent = MockAgent::start().unwrap();
+    let envoy = start(&agent, rls.addr(), json!({}));
+    let call = json!({"jsonrpc": "2.0", "id": 41, "method": "tools/call",
+                      "params": {"name": "get_weather", "arguments": {"city": "Paris"}}});
+    let r = client::post(&envoy.url("/mcp"))
+        .bearer(&token("alice"))
+        .timeout(WAIT)
+        .json(&call)
+        .send_blocking()
+        .unwrap();
+    assert_eq!(r.status, 429, "{}", r.text());
+    assert_eq!(r.header("retry-after"), Some("12"));
+    assert_eq!(
+        r.json().unwrap(),
+        json!({"jsonrpc": "2.0", "id": 41, "error": {"code": -32029,
+               "message": "tool \"get_weather\" is over its rate limit"}})
+    );
+    assert!(agent
+        .requests()
+        .iter()
+        .all(|req| req.body_text().is_empty()));
+    assert_counter(&envoy, "toolguard.ratelimit.over_limit", 1);
+    assert_no_wasm_panic(&envoy);
+}
