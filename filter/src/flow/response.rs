@@ -62,7 +62,20 @@ struct StreamLimits {
     facts: RequestFacts,
 }
 
-/// The held response body is `prefix_len` bytes already policed (the frame being
+/// A tool-call frame waiting for its charge (SPEC "Rate limits", `tools`).
+///
+/// Design, checked in a real Envoy (tests/rate_limits.rs): the chunk that ends
+/// with the frame, and every chunk after it until the answer, return `Pause`, so
+/// Envoy buffers them (`StopIterationAndBuffer`). While it buffers, Envoy's Wasm
+/// host hands the whole buffered body to any callback of this stream and lets it
+/// be rewritten, so the gRPC answer (on this stream's context, or the root tick
+/// at the deadline) rewrites it and resumes: nothing is lost whether the answer
+/// comes between chunks or after `end_of_stream`, and nothing hangs, since the
+/// wait is bounded by `timeout`, far below what fills Envoy's buffer limit. Holding
+/// the bytes in the filter instead would need a later body callback to send
+/// them, which a stream ending at the frame never brings.
+///
+/// The held body is `prefix_len` bytes already policed (the frame being
 /// charged starts at `frame_start`), then raw chunks that came meanwhile.
 #[derive(Debug)]
 struct ToolCharge {
