@@ -347,3 +347,47 @@ fn an_mcp_tools_call_over_its_quota_is_429_and_no_body_byte_goes_upstream() {
     assert_counter(&envoy, "toolguard.ratelimit.over_limit", 1);
     assert_no_wasm_panic(&envoy);
 }
+
+/// Against the real service (limitador on Redis): the recorded stream's 442
+/// tokens are spent from the budget, and a spent budget refuses the next request.
+#[test]
+fn a_spent_token_budget_in_the_real_service_refuses_the_next_request() {
+    use test_harness::ratelimit::RateLimitService;
+    let service = RateLimitService::start(
+        "agents",
+        r#"
+- namespace: agents
+  max_value: 500
+  seconds: 3600
+  conditions: []
+  variables: ["descriptors[0]['user']", "descriptors[0]['budget']"]
+"#,
+    )
+    .unwrap();
+    let agent = MockAgent::start().unwrap();
+    agent.set_default(Reply::sse(fixture(STREAM)));
+    let envoy = start(&agent, service.addr(), json!({}));
+    let budget = [("user", "alice"), ("budget", "model_tokens")];
+    assert_eq!(service.remaining(&budget).unwrap(), Some(500));
+    assert_eq!(stream(&envoy, &token("alice")).status, 200);
+    assert_counter(&envoy, "toolguard.tokens.charged", 442);
+    let deadline = Instant::now() + WAIT;
+    while service.remaining(&budget).unwrap() != Some(58) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // The check before the stream (hits_addend 0) spent nothing.
+    assert_eq!(service.remaining(&budget).unwrap(), Some(58));
+    // Not spent yet: the second stream goes, and its 442 tokens overspend.
+    assert_eq!(stream(&envoy, &token("alice")).status, 200);
+    assert_counter(&envoy, "toolguard.tokens.charged", 884);
+    while service.remaining(&budget).unwrap() != Some(0) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let r = post(&envoy, &token("alice"));
+    assert_eq!(r.status, 429, "{}", r.text());
+    assert_eq!(r.json().unwrap()["error"], "rate_limited");
+    assert!(r.header("retry-after").is_some());
+    // Another user's budget is untouched.
+    assert_eq!(post(&envoy, &token("bob")).status, 200);
+    assert_eq!(agent.request_count(), 3);
+}
