@@ -41,4 +41,25 @@ pub trait Host {
     fn resume_request(&self);
     /// Resets the stream: the client's response ends and the upstream request is cancelled.
     fn reset_stream(&self);
+
+    /// Sends one unary gRPC call through `cluster`; its answer comes back to this
+    /// stream with the returned token. `Err` when it could not even be sent.
+    fn dispatch_grpc(
+        &self,
+        cluster: &str,
+        service: &str,
+        method: &str,
+        message: &[u8],
+        timeout_ms: u64,
+    ) -> Result<u32, GrpcNotSent>;
+    /// The whole response body Envoy buffered for this stream while it was held.
+    fn held_response_body(&self) -> Vec<u8>;
+    /// Replaces the first `size` bytes of that held body with `bytes`.
+    fn replace_held_response_body(&self, size: usize, bytes: &[u8]);
+    /// Lets a held response go on.
+    fn resume_response(&self);
 }
+
+/// A gRPC call the proxy refused to send (no such cluster, ...).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GrpcNotSent;

@@ -14,6 +14,7 @@
 )]
 
 pub mod agentcore;
+pub mod api_keys;
 pub mod config;
 pub mod flow;
 #[cfg(target_os = "wasi")]
@@ -24,5 +25,6 @@ pub mod jwt;
 pub mod mcp;
 pub mod metrics;
 pub mod policy;
+pub mod ratelimit;
 pub mod sse;
 pub mod websocket;

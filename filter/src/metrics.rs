@@ -16,6 +16,11 @@ pub enum Metric {
     HeadersDropped,
     /// A session id could not be generated: `random_get` failed (503).
     RandomFailed,
+    RateLimitOk,
+    RateLimitOverLimit,
+    RateLimitError,
+    /// Model tokens charged to `tokens` budgets (tokens, not requests).
+    TokensCharged,
 }
 
 impl Metric {
@@ -31,6 +36,10 @@ impl Metric {
             Metric::StreamsCut,
             Metric::HeadersDropped,
             Metric::RandomFailed,
+            Metric::RateLimitOk,
+            Metric::RateLimitOverLimit,
+            Metric::RateLimitError,
+            Metric::TokensCharged,
         ];
         all.extend(Reason::ALL.iter().map(|r| Metric::JwtDeniedReason(*r)));
         all
@@ -48,6 +57,10 @@ impl Metric {
             Metric::StreamsCut => "toolguard.streams.cut".into(),
             Metric::HeadersDropped => "toolguard.headers.dropped".into(),
             Metric::RandomFailed => "toolguard.random.failed".into(),
+            Metric::RateLimitOk => "toolguard.ratelimit.ok".into(),
+            Metric::RateLimitOverLimit => "toolguard.ratelimit.over_limit".into(),
+            Metric::RateLimitError => "toolguard.ratelimit.error".into(),
+            Metric::TokensCharged => "toolguard.tokens.charged".into(),
         }
     }
 }

@@ -34,7 +34,7 @@ pub(super) fn plan(
     if let Some(caller) = caller {
         for (path, suffix) in &cfg.claims_to_headers {
             if let Some(value) = claim(caller.claims, path) {
-                offer(&mut out, suffix, &claim_value(value));
+                offer(&mut out, suffix, &crate::jwt::claims::value_text(value));
             }
         }
     }
@@ -162,20 +162,4 @@ fn claim<'a>(claims: &'a Json, path: &ClaimPath) -> Option<&'a Json> {
     path.segments
         .iter()
         .try_fold(claims, |value, step| value.get(step))
-}
-
-/// A claim as a header value: strings as they are, arrays of strings joined with
-/// `,`, anything else as compact JSON.
-fn claim_value(value: &Json) -> String {
-    match value {
-        Json::String(s) => s.clone(),
-        Json::Array(items) => {
-            let strings: Option<Vec<&str>> = items.iter().map(Json::as_str).collect();
-            match strings {
-                Some(strings) => strings.join(","),
-                None => value.to_compact_string(),
-            }
-        }
-        other => other.to_compact_string(),
-    }
 }

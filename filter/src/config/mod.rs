@@ -2,6 +2,7 @@
 
 mod duration;
 mod error;
+mod limits;
 mod model;
 mod raw;
 mod reader;

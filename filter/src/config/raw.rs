@@ -12,6 +12,8 @@ pub struct RawConfig {
     pub tools: Option<RawTools>,
     pub allow_on_headers_stop_iteration: Option<bool>,
     pub agentcore: Option<RawAgentCore>,
+    pub api_keys: Option<RawApiKeys>,
+    pub rate_limits: Option<RawRateLimits>,
 }
 
 #[derive(Debug)]
@@ -79,6 +81,43 @@ pub struct RawSession {
     pub bind_to_subject: bool,
 }
 
+#[derive(Debug)]
+pub struct RawApiKeys {
+    pub header: Option<String>,
+    /// SHA-256 of a key, in hex, to the caller it stands for.
+    pub keys: OrderedMap<RawApiKey>,
+}
+
+#[derive(Debug)]
+pub struct RawApiKey {
+    pub subject: String,
+    pub roles: Vec<String>,
+}
+
+#[derive(Debug)]
+pub struct RawRateLimits {
+    pub service: RawRateLimitService,
+    pub requests: Vec<Vec<RawEntry>>,
+    pub tools: Vec<Vec<RawEntry>>,
+    pub tokens: Vec<Vec<RawEntry>>,
+}
+
+#[derive(Debug)]
+pub struct RawRateLimitService {
+    pub cluster: String,
+    pub domain: String,
+    pub timeout: Option<String>,
+    pub failure_mode_deny: bool,
+}
+
+/// One descriptor entry: `key` with a literal `value` or a `from` source.
+#[derive(Debug)]
+pub struct RawEntry {
+    pub key: String,
+    pub value: Option<String>,
+    pub from: Option<String>,
+}
+
 /// A JSON object of free-form names, kept in document order.
 pub type OrderedMap<V> = Vec<(String, V)>;
 
@@ -93,6 +132,8 @@ impl RawConfig {
                 "tools",
                 "agentcore",
                 "allow_on_headers_stop_iteration",
+                "api_keys",
+                "rate_limits",
             ],
         )?;
         Ok(RawConfig {
@@ -104,6 +145,8 @@ impl RawConfig {
             agentcore: o.optional("agentcore", RawAgentCore::read)?,
             allow_on_headers_stop_iteration: o
                 .optional("allow_on_headers_stop_iteration", boolean)?,
+            api_keys: o.optional("api_keys", RawApiKeys::read)?,
+            rate_limits: o.optional("rate_limits", RawRateLimits::read)?,
         })
     }
 }
@@ -238,6 +281,71 @@ impl RawSession {
         let o = Object::new(value, path, &["bind_to_subject"])?;
         Ok(RawSession {
             bind_to_subject: o.optional("bind_to_subject", boolean)?.unwrap_or(false),
+        })
+    }
+}
+
+impl RawApiKeys {
+    fn read(value: &Json, path: &str) -> Result<RawApiKeys> {
+        let o = Object::new(value, path, &["header", "keys"])?;
+        Ok(RawApiKeys {
+            header: o.optional("header", string)?,
+            keys: o.required("keys", |v, p| ordered_map(v, p, RawApiKey::read))?,
+        })
+    }
+}
+
+impl RawApiKey {
+    fn read(value: &Json, path: &str) -> Result<RawApiKey> {
+        let o = Object::new(value, path, &["subject", "roles"])?;
+        Ok(RawApiKey {
+            subject: o.required("subject", string)?,
+            roles: o.optional("roles", strings)?.unwrap_or_default(),
+        })
+    }
+}
+
+impl RawRateLimits {
+    fn read(value: &Json, path: &str) -> Result<RawRateLimits> {
+        let o = Object::new(value, path, &["service", "requests", "tools", "tokens"])?;
+        let descriptors = |name: &str| -> Result<Vec<Vec<RawEntry>>> {
+            Ok(
+                o.optional(name, |v, p| list(v, p, |v, p| list(v, p, RawEntry::read)))?
+                    .unwrap_or_default(),
+            )
+        };
+        Ok(RawRateLimits {
+            service: o.required("service", RawRateLimitService::read)?,
+            requests: descriptors("requests")?,
+            tools: descriptors("tools")?,
+            tokens: descriptors("tokens")?,
+        })
+    }
+}
+
+impl RawRateLimitService {
+    fn read(value: &Json, path: &str) -> Result<RawRateLimitService> {
+        let o = Object::new(
+            value,
+            path,
+            &["cluster", "domain", "timeout", "failure_mode_deny"],
+        )?;
+        Ok(RawRateLimitService {
+            cluster: o.required("cluster", string)?,
+            domain: o.required("domain", string)?,
+            timeout: o.optional("timeout", string)?,
+            failure_mode_deny: o.optional("failure_mode_deny", boolean)?.unwrap_or(false),
+        })
+    }
+}
+
+impl RawEntry {
+    fn read(value: &Json, path: &str) -> Result<RawEntry> {
+        let o = Object::new(value, path, &["key", "value", "from"])?;
+        Ok(RawEntry {
+            key: o.required("key", string)?,
+            value: o.optional("value", string)?,
+            from: o.optional("from", string)?,
         })
     }
 }

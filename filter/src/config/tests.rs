@@ -352,3 +352,175 @@ fn hs256_needs_an_oct_key_usable_for_hs256() {
         "{e}"
     );
 }
+
+const HASH: &str = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
+
+#[test]
+#[wasm_bindgen_test]
+fn spec_api_keys_and_rate_limits_load_with_their_values() {
+    let json = with_provider(
+        "",
+        &format!(
+            r#","tools":{{"default":[]}},
+            "api_keys": {{"header": "X-Api-Key", "keys": {{"{}": {{"subject": "partner-a", "roles": ["analysts"]}}}}}},
+            "rate_limits": {{
+              "service": {{"cluster": "ratelimit", "domain": "agents", "timeout": "100ms", "failure_mode_deny": false}},
+              "requests": [[{{"key": "user", "from": "claim:sub"}}], [{{"key": "role", "from": "role"}}]],
+              "tools":    [[{{"key": "user", "from": "claim:sub"}}, {{"key": "tool", "from": "tool"}}]],
+              "tokens":   [[{{"key": "user", "from": "claim:sub"}}, {{"key": "budget", "value": "model_tokens"}}],
+                           [{{"key": "tenant", "from": "header:X-Tenant"}}, {{"key": "p", "from": "path"}}]]
+            }}"#,
+            HASH.to_uppercase()
+        ),
+    );
+    let c = Config::from_json(json.as_bytes()).unwrap();
+    let keys = c.api_keys.unwrap();
+    assert_eq!(keys.header, "x-api-key");
+    assert_eq!(keys.keys[0].0[..2], [0x9f, 0x86]);
+    assert_eq!(keys.keys[0].1.subject, "partner-a");
+    let rl = c.rate_limits.unwrap();
+    assert_eq!(rl.service.cluster, "ratelimit");
+    assert_eq!(rl.service.domain, "agents");
+    assert_eq!(rl.service.timeout, std::time::Duration::from_millis(100));
+    assert!(!rl.service.failure_mode_deny);
+    assert_eq!(rl.requests[1][0].source, EntrySource::Role);
+    assert_eq!(rl.tools[0][1].source, EntrySource::Tool);
+    assert_eq!(
+        rl.tokens[0][1].source,
+        EntrySource::Value("model_tokens".into())
+    );
+    assert_eq!(
+        rl.tokens[1][0].source,
+        EntrySource::Header("x-tenant".into())
+    );
+    assert_eq!(rl.tokens[1][1].source, EntrySource::Path);
+}
+
+#[test]
+#[wasm_bindgen_test]
+fn rate_limits_defaults_are_envoys() {
+    let json = with_provider(
+        "",
+        r#","rate_limits":{"service":{"cluster":"rl","domain":"d"}}"#,
+    );
+    let rl = Config::from_json(json.as_bytes())
+        .unwrap()
+        .rate_limits
+        .unwrap();
+    assert_eq!(rl.service.timeout, std::time::Duration::from_millis(20));
+    assert!(!rl.service.failure_mode_deny);
+    assert!(rl.requests.is_empty() && rl.tools.is_empty() && rl.tokens.is_empty());
+}
+
+#[test]
+#[wasm_bindgen_test]
+fn rate_limits_rules_name_their_paths() {
+    let service = r#""service":{"cluster":"rl","domain":"d"}"#;
+    let cases = [
+        (
+            r#""service":{"cluster":"rl","domain":"d","burst":1}"#.to_owned(),
+            "rate_limits.service.burst: unknown field `burst`",
+        ),
+        (
+            r#""service":{"domain":"d"}"#.to_owned(),
+            "rate_limits.service: missing field `cluster`",
+        ),
+        (
+            r#""service":{"cluster":"","domain":"d"}"#.to_owned(),
+            "rate_limits.service.cluster: cannot be empty",
+        ),
+        (
+            r#""service":{"cluster":"rl","domain":""}"#.to_owned(),
+            "rate_limits.service.domain: cannot be empty",
+        ),
+        (
+            r#""service":{"cluster":"rl","domain":"d","timeout":"100"}"#.to_owned(),
+            "rate_limits.service.timeout: \"100\" is not a duration",
+        ),
+        (
+            format!(r#"{service},"requests":[[{{"key":"t","from":"tool"}}]]"#),
+            "rate_limits.requests[0][0].from: \"tool\" is only known under rate_limits.tools",
+        ),
+        (
+            format!(r#"{service},"tokens":[[{{"key":"u","from":"claims:sub"}}]]"#),
+            "rate_limits.tokens[0][0].from: \"claims:sub\" is not a source",
+        ),
+        (
+            format!(r#"{service},"requests":[[{{"key":"u","value":"x","from":"path"}}]]"#),
+            "rate_limits.requests[0][0]: give exactly one of value or from",
+        ),
+        (
+            format!(r#"{service},"requests":[[{{"key":"","value":"x"}}]]"#),
+            "rate_limits.requests[0][0].key: cannot be empty",
+        ),
+        (
+            format!(r#"{service},"requests":[[]]"#),
+            "rate_limits.requests[0]: a descriptor needs at least one entry",
+        ),
+        (
+            format!(
+                r#"{service},"requests":[[{{"key":"a","from":"role"}},{{"key":"b","from":"role"}}]]"#
+            ),
+            "rate_limits.requests[0]: role is used twice",
+        ),
+        (
+            format!(r#"{service},"requests":[[{{"key":"h","from":"header:bad header"}}]]"#),
+            "rate_limits.requests[0][0].from: \"bad header\" is not a valid header name",
+        ),
+        (
+            format!(r#"{service},"tools":[[{{"key":"t","from":"tool"}}]]"#),
+            "rate_limits.tools: needs `tools`",
+        ),
+    ];
+    for (rate_limits, expected) in cases {
+        let json = with_provider("", &format!(r#","rate_limits":{{{rate_limits}}}"#));
+        let e = err(&json);
+        assert!(e.starts_with(expected), "{e}\n  expected {expected}");
+    }
+}
+
+#[test]
+#[wasm_bindgen_test]
+fn api_keys_hold_only_hashes_and_a_header_of_their_own() {
+    let cases = [
+        (
+            r#"{"keys":{"partner-key-in-clear":{"subject":"a"}}}"#.to_owned(),
+            "api_keys.keys.partner-key-in-clear: the name must be the SHA-256 of the key in 64 hex digits".to_owned(),
+        ),
+        (
+            format!(r#"{{"keys":{{"{HASH}":{{"subject":""}}}}}}"#),
+            format!("api_keys.keys.{HASH}.subject: cannot be empty"),
+        ),
+        (
+            format!(r#"{{"keys":{{"{HASH}":{{"roles":["a"]}}}}}}"#),
+            format!("api_keys.keys.{HASH}: missing field `subject`"),
+        ),
+        (
+            format!(r#"{{"keys":{{"{HASH}":{{"subject":"a"}},"{}":{{"subject":"b"}}}}}}"#, HASH.to_uppercase()),
+            format!("api_keys.keys.{}: this hash is given twice", HASH.to_uppercase()),
+        ),
+        (
+            format!(r#"{{"header":"authorization","keys":{{"{HASH}":{{"subject":"a"}}}}}}"#),
+            "api_keys.header: \"authorization\" is where provider \"p\" reads its tokens".to_owned(),
+        ),
+        (
+            r#"{"keys":{}}"#.to_owned(),
+            "api_keys.keys: at least one key hash is required".to_owned(),
+        ),
+    ];
+    for (api_keys, expected) in cases {
+        let json = with_provider("", &format!(r#","api_keys":{api_keys}"#));
+        let e = err(&json);
+        assert!(e.starts_with(&expected), "{e}\n  expected {expected}");
+    }
+    let json = with_provider(
+        "",
+        &format!(r#","api_keys":{{"keys":{{"{HASH}":{{"subject":"a"}}}}}}"#),
+    );
+    let keys = Config::from_json(json.as_bytes())
+        .unwrap()
+        .api_keys
+        .unwrap();
+    assert_eq!(keys.header, "x-api-key");
+    assert!(keys.keys[0].1.roles.is_empty());
+}

@@ -45,12 +45,28 @@ pub fn validate(raw: RawConfig) -> Result<Config> {
         .agentcore
         .map(|a| agentcore(a, tools.is_some()))
         .transpose()?;
+    let api_keys = raw
+        .api_keys
+        .map(|k| super::limits::api_keys(k, &providers))
+        .transpose()?;
+    let rate_limits = raw
+        .rate_limits
+        .map(super::limits::rate_limits)
+        .transpose()?;
+    if rate_limits.as_ref().is_some_and(|r| !r.tools.is_empty()) && tools.is_none() {
+        return Err(ConfigError::new(
+            "rate_limits.tools",
+            "needs `tools`: tool calls are only seen when streams are policed",
+        ));
+    }
     Ok(Config {
         providers,
         bypass,
         tools,
         agentcore,
         allow_on_headers_stop_iteration: raw.allow_on_headers_stop_iteration.unwrap_or(false),
+        api_keys,
+        rate_limits,
     })
 }
 
@@ -224,7 +240,7 @@ fn remote_jwks(path: &str, r: RawRemoteJwks) -> Result<RemoteJwks> {
     })
 }
 
-fn duration_field(
+pub(super) fn duration_field(
     path: &str,
     text: Option<&str>,
     default: std::time::Duration,
@@ -392,7 +408,7 @@ fn agentcore(a: RawAgentCore, tools_configured: bool) -> Result<AgentCoreConfig>
 }
 
 /// A request header name as Envoy gives it to filters: lower-case token characters.
-fn header_name(path: &str, name: &str) -> Result<String> {
+pub(super) fn header_name(path: &str, name: &str) -> Result<String> {
     if name.is_empty() || !name.bytes().all(is_tchar) {
         return Err(ConfigError::new(
             path,

@@ -106,6 +106,40 @@ pub fn invalid_session_id(message: &str) -> LocalAnswer {
     )
 }
 
+/// 429 for a request over a rate limit (SPEC "Rate limits"), with `Retry-After`
+/// and the `x-ratelimit-*` headers of the answer.
+pub fn rate_limited(
+    retry_after_secs: u64,
+    limit_headers: &[(&'static str, String)],
+) -> LocalAnswer {
+    let retry = retry_after_secs.max(1);
+    let mut body = serde_json::Map::new();
+    body.insert("error".into(), "rate_limited".into());
+    body.insert("retry_after".into(), retry.into());
+    body.insert(
+        "message".into(),
+        format!("too many requests; retry in {retry} s").into(),
+    );
+    let mut headers = vec![("retry-after", retry.to_string())];
+    headers.extend(limit_headers.iter().cloned());
+    answer(429, headers, serde_json::Value::Object(body).to_string())
+}
+
+/// 503 when the rate-limit service gave no usable answer and `failure_mode_deny` is set.
+pub fn rate_limit_unavailable() -> LocalAnswer {
+    answer(
+        503,
+        Vec::new(),
+        json_body(&[
+            ("error", "rate_limit_unavailable"),
+            (
+                "message",
+                "the rate-limit service did not answer; try again shortly",
+            ),
+        ]),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -162,6 +196,26 @@ mod tests {
         assert_eq!(header(&a, "retry-after"), Some("1"));
         assert_eq!(body(&a)["error"], "jwks_unavailable");
         assert_eq!(header(&jwks_unavailable("x", 5), "retry-after"), Some("5"));
+    }
+
+    #[test]
+    #[wasm_bindgen_test]
+    fn rate_limited_is_429_with_retry_after_in_header_and_body() {
+        let a = rate_limited(0, &[("x-ratelimit-remaining", "0".to_owned())]);
+        assert_eq!(a.status, 429);
+        assert_eq!(header(&a, "retry-after"), Some("1"));
+        assert_eq!(header(&a, "x-ratelimit-remaining"), Some("0"));
+        let b = body(&a);
+        assert_eq!(
+            (b["error"].as_str(), b["retry_after"].as_u64()),
+            (Some("rate_limited"), Some(1))
+        );
+        assert!(b["message"].as_str().is_some_and(|m| !m.is_empty()));
+        assert_eq!(
+            body(&rate_limit_unavailable())["error"],
+            "rate_limit_unavailable"
+        );
+        assert_eq!(rate_limit_unavailable().status, 503);
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! A `Host` that records what the filter did, for the flow tests.
 
-use crate::host::{Host, LogLevel};
+use crate::host::{GrpcNotSent, Host, LogLevel};
 use crate::metrics::Metric;
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
@@ -27,6 +27,23 @@ pub struct FakeHost {
     pub logs: RefCell<Vec<String>>,
     /// `random_get` fails, as it never should in Envoy.
     pub no_randomness: Cell<bool>,
+    /// gRPC calls sent, in order; the token of call `i` is `i + 1`.
+    pub grpc: RefCell<Vec<GrpcCall>>,
+    /// Refuse to send gRPC calls (no such cluster).
+    pub grpc_refused: Cell<bool>,
+    /// The response body Envoy would hold while the filter pauses it.
+    pub held: RefCell<Vec<u8>>,
+    pub response_resumed: Cell<u32>,
+    pub request_resumed: Cell<u32>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GrpcCall {
+    pub cluster: String,
+    pub service: String,
+    pub method: String,
+    pub message: Vec<u8>,
+    pub timeout_ms: u64,
 }
 
 impl FakeHost {
@@ -128,8 +145,44 @@ impl Host for FakeHost {
             body: String::from_utf8_lossy(body).into_owned(),
         });
     }
-    fn resume_request(&self) {}
+    fn resume_request(&self) {
+        self.request_resumed.set(self.request_resumed.get() + 1);
+    }
     fn reset_stream(&self) {
         self.resets.set(self.resets.get() + 1);
+    }
+    fn dispatch_grpc(
+        &self,
+        cluster: &str,
+        service: &str,
+        method: &str,
+        message: &[u8],
+        timeout_ms: u64,
+    ) -> Result<u32, GrpcNotSent> {
+        if self.grpc_refused.get() {
+            return Err(GrpcNotSent);
+        }
+        let mut calls = self.grpc.borrow_mut();
+        calls.push(GrpcCall {
+            cluster: cluster.to_owned(),
+            service: service.to_owned(),
+            method: method.to_owned(),
+            message: message.to_vec(),
+            timeout_ms,
+        });
+        Ok(calls.len() as u32)
+    }
+    fn held_response_body(&self) -> Vec<u8> {
+        self.held.borrow().clone()
+    }
+    fn replace_held_response_body(&self, size: usize, bytes: &[u8]) {
+        let mut held = self.held.borrow_mut();
+        let at = size.min(held.len());
+        let rest = held.split_off(at);
+        *held = bytes.to_vec();
+        held.extend_from_slice(&rest);
+    }
+    fn resume_response(&self) {
+        self.response_resumed.set(self.response_resumed.get() + 1);
     }
 }

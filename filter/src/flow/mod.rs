@@ -2,6 +2,7 @@
 //! what the proxy-wasm contexts call, and what tests drive with a fake host.
 
 pub mod answers;
+pub mod limits;
 pub mod request;
 pub mod response;
 pub mod vm;
@@ -13,5 +14,7 @@ pub use vm::{Fetch, Vm};
 
 #[cfg(test)]
 mod fake_host;
+#[cfg(test)]
+mod limits_tests;
 #[cfg(test)]
 mod tests;

@@ -2,6 +2,7 @@
 //! the headers for AgentCore, or answer locally.
 
 use super::answers::{self, LocalAnswer};
+use super::limits::{self, Charge, RequestFacts, Sent};
 use super::vm::Vm;
 use super::websocket;
 use crate::agentcore::{self, Caller, SessionError};
@@ -10,6 +11,7 @@ use crate::jwt::{self, FoundToken, Outcome, Reason, VerifiedToken};
 use crate::mcp::{self, McpRequestVerdict};
 use crate::metrics::Metric;
 use crate::policy::Allowlist;
+use crate::ratelimit::{LimitHeaders, PendingCall, Verdict};
 
 /// What the glue does with the request after a step.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -23,6 +25,8 @@ pub enum RequestStep {
     /// Keep the headers until the body is judged (only with
     /// `allow_on_headers_stop_iteration`); a body step then releases or answers.
     HoldForBody,
+    /// Hold it until the rate-limit service answers (or the deadline passes).
+    WaitForLimits { deadline_ms: u64 },
 }
 
 /// What the glue does with a request body chunk.
@@ -69,6 +73,14 @@ pub struct RequestState {
     headers: Vec<(String, String)>,
     /// The request asks to upgrade to a WebSocket: a `101` answer is policed.
     pub websocket: bool,
+    /// The rate-limit call the request waits for.
+    limit_call: Option<PendingCall>,
+    /// From the rate-limit answer: added to the response (SPEC "Rate limits").
+    pub limit_headers: Option<LimitHeaders>,
+    /// What the response's tool and token charges read from the request.
+    pub limit_facts: RequestFacts,
+    /// An allowed MCP `tools/call` body waiting for its tool charge.
+    mcp_charge: Option<McpCharge>,
 }
 
 /// The first value of `name` (as the proxy's own lookup gives it).
@@ -77,6 +89,13 @@ fn first_value(headers: &[(String, String)], name: &str) -> Option<String> {
         .iter()
         .find(|(k, _)| k.eq_ignore_ascii_case(name))
         .map(|(_, v)| v.clone())
+}
+
+#[derive(Debug)]
+struct McpCharge {
+    call: PendingCall,
+    calls: Vec<mcp::quota::ToolsCall>,
+    is_batch: bool,
 }
 
 impl RequestState {
@@ -97,6 +116,14 @@ impl RequestState {
             }
         }
         self.arrived_ms = host.now_ms();
+        // The key never goes upstream, whoever the caller turns out to be.
+        let api_key = config.api_keys.as_ref().and_then(|k| {
+            let value = first_value(&self.headers, &k.header);
+            host.set_request_header(&k.header, None);
+            self.headers
+                .retain(|(name, _)| !name.eq_ignore_ascii_case(&k.header));
+            value
+        });
         let path = first_value(&self.headers, ":path").unwrap_or_default();
         if config.bypass.iter().any(|rule| rule.matches(&path)) {
             return self.admit(host, vm, None);
@@ -104,6 +131,9 @@ impl RequestState {
         let found = jwt::extract(&config.providers, |name| first_value(&self.headers, name))
             .or_else(|| token_from_params(host, &config.providers, &path));
         let Some(found) = found else {
+            if let Some(key) = api_key {
+                return self.authenticate_api_key(host, vm, &key);
+            }
             host.count(Metric::JwtDenied, 1);
             return self.answer(host, answers::missing_token());
         };
@@ -163,6 +193,28 @@ impl RequestState {
                     self.reject(host, Reason::UnknownKid)
                 }
             }
+        }
+    }
+
+    /// SPEC "API keys": no token, but the key header. The key is never logged.
+    fn authenticate_api_key(&mut self, host: &dyn Host, vm: &Vm, key: &str) -> RequestStep {
+        let config = vm.config.clone();
+        let Some(keys) = &config.api_keys else {
+            return self.reject(host, Reason::UnknownApiKey);
+        };
+        let mut roles_claims = Vec::new();
+        for path in config
+            .providers
+            .iter()
+            .filter_map(|p| p.roles_claim.as_ref())
+        {
+            if !roles_claims.contains(&path) {
+                roles_claims.push(path);
+            }
+        }
+        match crate::api_keys::identify(keys, key, &roles_claims) {
+            Some(token) => self.admit(host, vm, Some(token)),
+            None => self.reject(host, Reason::UnknownApiKey),
         }
     }
 
@@ -231,7 +283,118 @@ impl RequestState {
             }
         }
         self.identity = Some(Identity { token, allowlist });
-        self.after_admit(host, vm)
+        self.check_limits(host, vm)
+    }
+
+    /// SPEC "Rate limits": one call with every `requests` descriptor (hits 1)
+    /// and the `tokens` descriptors as a check only (their `hits_addend` 0).
+    fn check_limits(&mut self, host: &dyn Host, vm: &Vm) -> RequestStep {
+        let config = vm.config.clone();
+        let Some(rl) = &config.rate_limits else {
+            return self.after_admit(host, vm);
+        };
+        let charges = [
+            Charge {
+                descriptors: &rl.requests,
+                tool: None,
+                hits_addend: None,
+            },
+            Charge {
+                descriptors: &rl.tokens,
+                tool: None,
+                hits_addend: Some(0),
+            },
+        ];
+        self.limit_facts = RequestFacts::capture(host, rl);
+        match limits::send(
+            host,
+            rl,
+            self.identity.as_ref(),
+            &self.limit_facts,
+            &charges,
+            1,
+        ) {
+            Sent::Nothing => self.after_admit(host, vm),
+            Sent::Waiting(call) => {
+                self.limit_call = Some(call);
+                RequestStep::WaitForLimits {
+                    deadline_ms: call.deadline_ms,
+                }
+            }
+            Sent::Failed(verdict) => self.on_limit_verdict(host, vm, verdict),
+        }
+    }
+
+    /// A gRPC answer for this stream; `None` if it is not the request's call.
+    pub fn on_grpc_answer(
+        &mut self,
+        host: &dyn Host,
+        vm: &Vm,
+        token: u32,
+        status: u32,
+        body: &[u8],
+    ) -> Option<RequestStep> {
+        if let Some(verdict) = self
+            .mcp_charge
+            .as_ref()
+            .and_then(|c| c.call.answer(token, status, body))
+        {
+            let charge = self.mcp_charge.take()?;
+            return Some(self.on_mcp_verdict(host, vm, charge, verdict));
+        }
+        let verdict = self.limit_call?.answer(token, status, body)?;
+        self.limit_call = None;
+        Some(self.on_limit_verdict(host, vm, verdict))
+    }
+
+    /// The root's tick: `Some` once the call's deadline passed without an answer.
+    pub fn on_limits_deadline(&mut self, host: &dyn Host, vm: &Vm) -> Option<RequestStep> {
+        if let Some(verdict) = self
+            .mcp_charge
+            .as_ref()
+            .and_then(|c| c.call.expired(host.now_ms()))
+        {
+            let charge = self.mcp_charge.take()?;
+            return Some(self.on_mcp_verdict(host, vm, charge, verdict));
+        }
+        let verdict = self.limit_call?.expired(host.now_ms())?;
+        self.limit_call = None;
+        Some(self.on_limit_verdict(host, vm, verdict))
+    }
+
+    /// Whether the request still waits for the rate-limit service.
+    pub fn waits_for_limits(&self) -> bool {
+        self.limit_call.is_some() || self.mcp_charge.is_some()
+    }
+
+    fn on_limit_verdict(&mut self, host: &dyn Host, vm: &Vm, verdict: Verdict) -> RequestStep {
+        let config = vm.config.clone();
+        let Some(rl) = &config.rate_limits else {
+            return self.after_admit(host, vm);
+        };
+        let decision = limits::decide(host, rl, verdict, &mut self.limit_headers);
+        if let Some(a) = limits::answer(&decision, self.limit_headers.as_ref()) {
+            return self.answer(host, a);
+        }
+        match self.after_admit(host, vm) {
+            // Without `allow_on_headers_stop_iteration`, Envoy keeps the body from
+            // a filter whose headers are paused, so an MCP body usually comes after
+            // the resume and is held and checked by its own callbacks; one already
+            // complete (held) is checked now. With it, `after_admit` judged it.
+            RequestStep::Continue
+                if self.check_body
+                    && self.body_done
+                    && self.body_size > 0
+                    && !vm.config.allow_on_headers_stop_iteration =>
+            {
+                match self.check_mcp_body(host, vm) {
+                    BodyStep::Continue => RequestStep::Continue,
+                    BodyStep::Hold => RequestStep::HoldForBody,
+                    BodyStep::Answered => RequestStep::Answered,
+                }
+            }
+            step => step,
+        }
     }
 
     fn answer(&mut self, host: &dyn Host, a: LocalAnswer) -> RequestStep {
@@ -256,7 +419,7 @@ impl RequestState {
         }
         self.body_size = size;
         self.body_done = end_of_stream;
-        if self.identity.is_none() {
+        if self.identity.is_none() || self.waits_for_limits() {
             return BodyStep::Hold;
         }
         if !self.check_body {
@@ -269,7 +432,7 @@ impl RequestState {
     pub fn on_trailers(&mut self) -> BodyStep {
         if self.answered {
             BodyStep::Answered
-        } else if self.identity.is_none() || self.check_body {
+        } else if self.identity.is_none() || self.check_body || self.limit_call.is_some() {
             self.body_done = true;
             BodyStep::Hold
         } else {
@@ -298,7 +461,7 @@ impl RequestState {
                     Metric::ToolsAllowed,
                     u64::try_from(calls).unwrap_or(u64::MAX),
                 );
-                BodyStep::Continue
+                self.charge_mcp_calls(host, vm, &body)
             }
             McpRequestVerdict::Denied {
                 body,
@@ -316,6 +479,88 @@ impl RequestState {
                 self.answered = true;
                 BodyStep::Answered
             }
+        }
+    }
+
+    /// SPEC "Rate limits", `tools`: an MCP `tools/call` is charged on the request;
+    /// its body is held until the answer.
+    fn charge_mcp_calls(&mut self, host: &dyn Host, vm: &Vm, body: &[u8]) -> BodyStep {
+        let config = vm.config.clone();
+        let Some(rl) = config.rate_limits.as_ref().filter(|r| !r.tools.is_empty()) else {
+            return BodyStep::Continue;
+        };
+        let (calls, is_batch) = mcp::quota::tools_calls(body);
+        let charges: Vec<Charge<'_>> = calls
+            .iter()
+            .map(|c| Charge {
+                descriptors: &rl.tools,
+                tool: Some(&c.name),
+                hits_addend: None,
+            })
+            .collect();
+        let sent = limits::send(
+            host,
+            rl,
+            self.identity.as_ref(),
+            &self.limit_facts,
+            &charges,
+            1,
+        );
+        match sent {
+            Sent::Nothing => BodyStep::Continue,
+            Sent::Waiting(call) => {
+                self.mcp_charge = Some(McpCharge {
+                    call,
+                    calls,
+                    is_batch,
+                });
+                BodyStep::Hold
+            }
+            Sent::Failed(verdict) => {
+                let charge = McpCharge {
+                    call: PendingCall {
+                        token: 0,
+                        deadline_ms: 0,
+                    },
+                    calls,
+                    is_batch,
+                };
+                match self.on_mcp_verdict(host, vm, charge, verdict) {
+                    RequestStep::Answered => BodyStep::Answered,
+                    _ => BodyStep::Continue,
+                }
+            }
+        }
+    }
+
+    fn on_mcp_verdict(
+        &mut self,
+        host: &dyn Host,
+        vm: &Vm,
+        charge: McpCharge,
+        verdict: Verdict,
+    ) -> RequestStep {
+        let config = vm.config.clone();
+        let Some(rl) = &config.rate_limits else {
+            return RequestStep::Continue;
+        };
+        match limits::decide(host, rl, verdict, &mut None) {
+            limits::Decision::Go => RequestStep::Continue,
+            limits::Decision::OverLimit(retry) => {
+                let body = mcp::quota::over_limit_body(&charge.calls, charge.is_batch);
+                let retry = retry.max(1).to_string();
+                host.send_response(
+                    429,
+                    &[
+                        ("content-type", "application/json"),
+                        ("retry-after", &retry),
+                    ],
+                    &body,
+                );
+                self.answered = true;
+                RequestStep::Answered
+            }
+            limits::Decision::Unavailable => self.answer(host, answers::rate_limit_unavailable()),
         }
     }
 

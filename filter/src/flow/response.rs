@@ -1,13 +1,16 @@
 //! The response half of one stream: police an event stream frame by frame as it
 //! flows, rewriting each chunk in place; everything else passes untouched.
 
-use super::request::RequestState;
+use super::limits::{self, Charge, Decision, RequestFacts, Sent};
+use super::request::{Identity, RequestState};
 use crate::agentcore::{self, Caller};
+use crate::config::RateLimitsConfig;
 use crate::config::{AgentCoreConfig, Config};
 use crate::host::{Host, LogLevel};
 use crate::mcp;
 use crate::metrics::Metric;
 use crate::policy::Allowlist;
+use crate::ratelimit::PendingCall;
 use crate::sse::{self, CutReason, StreamGuard, Verdict};
 use crate::websocket::MessageGuard;
 
@@ -49,6 +52,64 @@ pub enum ResponseBodyStep {
 #[derive(Debug, Default)]
 pub struct ResponseState {
     mode: Mode,
+    /// With `rate_limits` `tools` or `tokens`: what their calls are built from.
+    limits: Option<Box<StreamLimits>>,
+    /// A tool-call frame waiting for its charge; Envoy holds the body meanwhile.
+    charging: Option<ToolCharge>,
+}
+
+#[derive(Debug)]
+struct StreamLimits {
+    config: RateLimitsConfig,
+    identity: Option<Identity>,
+    facts: RequestFacts,
+}
+
+/// A tool-call frame waiting for its charge (SPEC "Rate limits", `tools`).
+///
+/// Design, checked in a real Envoy (tests/rate_limits.rs): the chunk that ends
+/// with the frame, and every chunk after it until the answer, return `Pause`, so
+/// Envoy buffers them (`StopIterationAndBuffer`). While it buffers, Envoy's Wasm
+/// host hands the whole buffered body to any callback of this stream and lets it
+/// be rewritten, so the gRPC answer (on this stream's context, or the root tick
+/// at the deadline) rewrites it and resumes: nothing is lost whether the answer
+/// comes between chunks or after `end_of_stream`, and nothing hangs, since the
+/// wait is bounded by `timeout`, far below what fills Envoy's buffer limit. Holding
+/// the bytes in the filter instead would need a later body callback to send
+/// them, which a stream ending at the frame never brings.
+///
+/// The held body is `prefix_len` bytes already policed (the frame being
+/// charged starts at `frame_start`), then raw chunks that came meanwhile.
+#[derive(Debug)]
+struct ToolCharge {
+    call: PendingCall,
+    names: Vec<String>,
+    frame_start: usize,
+    prefix_len: usize,
+    end_of_stream: bool,
+}
+
+/// How policing some bytes ended.
+enum Policed {
+    Go,
+    Cut,
+    /// A tool call waits for its charge (offsets into the output).
+    Wait {
+        call: PendingCall,
+        names: Vec<String>,
+        frame_start: usize,
+    },
+}
+
+/// The event that takes the place of a tool call refused by its rate limit.
+fn refusal_event(decision: &Decision, names: &[String]) -> Vec<u8> {
+    let name = names.first().map_or("", String::as_str);
+    match decision {
+        Decision::Unavailable => sse::error_event_stream(&format!(
+            "tool \"{name}\" cannot be charged: the rate-limit service did not answer"
+        )),
+        _ => sse::error_event::over_limit_event(name),
+    }
 }
 
 /// The client sees its own session id back, never the one bound to its subject.
@@ -74,6 +135,20 @@ impl ResponseState {
     pub fn on_headers(&mut self, host: &dyn Host, config: &Config, request: &RequestState) {
         if let Some(ac) = &config.agentcore {
             unbind_session(host, ac, request);
+        }
+        if let Some(h) = &request.limit_headers {
+            for (name, value) in h.pairs() {
+                host.set_response_header(name, Some(&value));
+            }
+        }
+        if let Some(rl) = &config.rate_limits {
+            if !rl.tools.is_empty() || !rl.tokens.is_empty() {
+                self.limits = Some(Box::new(StreamLimits {
+                    config: rl.clone(),
+                    identity: request.identity.clone(),
+                    facts: request.limit_facts.clone(),
+                }));
+            }
         }
         let Some(tools) = &config.tools else { return };
         let Some(allowlist) = request.identity.as_ref().and_then(|i| i.allowlist.clone()) else {
@@ -113,10 +188,17 @@ impl ResponseState {
         // that hold no tool-call marker unparsed.
         // Frames may be rewritten, so the length may change; the stream goes out chunked.
         host.set_response_header("content-length", None);
-        self.mode = Mode::Police(Box::new(
-            StreamGuard::new(allowlist, tools.max_frame_bytes)
-                .rewriting_frames_with(mcp::filter_tools_list_frame),
-        ));
+        let mut guard = StreamGuard::new(allowlist, tools.max_frame_bytes)
+            .rewriting_frames_with(mcp::filter_tools_list_frame);
+        if let Some(l) = &self.limits {
+            if !l.config.tools.is_empty() {
+                guard = guard.charging_tools();
+            }
+            if !l.config.tokens.is_empty() {
+                guard = guard.metering_usage();
+            }
+        }
+        self.mode = Mode::Police(Box::new(guard));
     }
 
     /// `on_http_response_body`.
@@ -172,32 +254,225 @@ impl ResponseState {
                 Some(_) => self.cut(host, end_of_stream),
                 None => ResponseBodyStep::Continue,
             },
-            Mode::Police(guard) => {
+            Mode::Police(_) => {
+                if let Some(charge) = &mut self.charging {
+                    // Envoy holds this chunk behind the frame being charged.
+                    charge.end_of_stream |= end_of_stream;
+                    return ResponseBodyStep::Hold;
+                }
                 let chunk = host.response_body(size);
-                let result = guard.on_chunk(&chunk, end_of_stream);
-                if !result.unchanged {
-                    host.replace_response_body(size, &result.output);
+                let (output, policed) = self.police(host, &chunk, end_of_stream);
+                if output != chunk {
+                    host.replace_response_body(size, &output);
                 }
-                if result.tools_allowed > 0 {
-                    host.count(Metric::ToolsAllowed, u64::from(result.tools_allowed));
+                self.after_policing(host, policed, output.len(), end_of_stream)
+            }
+        }
+    }
+
+    /// Runs the guard over `input`, charging allowed tool calls as it meets
+    /// them, until the input is used up, the stream is cut, or a charge waits.
+    fn police(&mut self, host: &dyn Host, input: &[u8], end_of_stream: bool) -> (Vec<u8>, Policed) {
+        let Mode::Police(guard) = &mut self.mode else {
+            return (input.to_vec(), Policed::Go);
+        };
+        let mut output = Vec::new();
+        let mut input = input;
+        loop {
+            let result = guard.on_chunk(input, end_of_stream);
+            input = &[];
+            if result.tools_allowed > 0 {
+                host.count(Metric::ToolsAllowed, u64::from(result.tools_allowed));
+            }
+            if result.tools_denied > 0 {
+                host.count(Metric::ToolsDenied, u64::from(result.tools_denied));
+            }
+            let base = output.len();
+            output.extend_from_slice(&result.output);
+            let (names, frame_start) = match result.verdict {
+                Verdict::Continue | Verdict::Closed => return (output, Policed::Go),
+                Verdict::Cut(reason) => {
+                    let level = match reason {
+                        CutReason::ToolDenied { .. } | CutReason::OverLimit { .. } => {
+                            LogLevel::Info
+                        }
+                        CutReason::FrameTooLarge { .. } => LogLevel::Warn,
+                    };
+                    host.log(
+                        level,
+                        &format!("toolguard: stream cut: {}", reason.describe()),
+                    );
+                    return (output, Policed::Cut);
                 }
-                if result.tools_denied > 0 {
-                    host.count(Metric::ToolsDenied, u64::from(result.tools_denied));
-                }
-                match result.verdict {
-                    Verdict::Continue | Verdict::Closed => ResponseBodyStep::Continue,
-                    Verdict::Cut(reason) => {
-                        let level = match reason {
-                            CutReason::ToolDenied { .. } => LogLevel::Info,
-                            CutReason::FrameTooLarge { .. } => LogLevel::Warn,
-                        };
-                        host.log(
-                            level,
-                            &format!("toolguard: stream cut: {}", reason.describe()),
-                        );
-                        self.cut(host, end_of_stream)
+                Verdict::Charge { names, frame_start } => (names, base.saturating_add(frame_start)),
+            };
+            let Some(l) = &self.limits else { continue };
+            let charges: Vec<Charge<'_>> = names
+                .iter()
+                .map(|name| Charge {
+                    descriptors: &l.config.tools,
+                    tool: Some(name),
+                    hits_addend: None,
+                })
+                .collect();
+            let verdict =
+                match limits::send(host, &l.config, l.identity.as_ref(), &l.facts, &charges, 1) {
+                    Sent::Nothing => continue,
+                    Sent::Waiting(call) => {
+                        return (
+                            output,
+                            Policed::Wait {
+                                call,
+                                names,
+                                frame_start,
+                            },
+                        )
                     }
+                    Sent::Failed(verdict) => verdict,
+                };
+            let decision = limits::decide(host, &l.config, verdict, &mut None);
+            if decision != Decision::Go {
+                output.truncate(frame_start);
+                output.extend_from_slice(&refusal_event(&decision, &names));
+                guard.close();
+                host.log(
+                    LogLevel::Info,
+                    "toolguard: stream cut: tool call over its rate limit",
+                );
+                return (output, Policed::Cut);
+            }
+        }
+    }
+
+    fn after_policing(
+        &mut self,
+        host: &dyn Host,
+        policed: Policed,
+        output_len: usize,
+        end_of_stream: bool,
+    ) -> ResponseBodyStep {
+        match policed {
+            Policed::Go => {
+                if end_of_stream {
+                    self.charge_tokens(host);
                 }
+                ResponseBodyStep::Continue
+            }
+            Policed::Cut => {
+                // The model spent what it reported, whether or not the client saw it.
+                self.charge_tokens(host);
+                self.cut(host, end_of_stream)
+            }
+            Policed::Wait {
+                call,
+                names,
+                frame_start,
+            } => {
+                self.charging = Some(ToolCharge {
+                    call,
+                    names,
+                    frame_start,
+                    prefix_len: output_len,
+                    end_of_stream,
+                });
+                ResponseBodyStep::Hold
+            }
+        }
+    }
+
+    /// The answer to a tool charge: the held body is rewritten (the rest of it
+    /// policed, or the frame replaced by the `rate_limit_error` event) and let
+    /// go. `None` if the answer is not this stream's charge.
+    pub fn on_grpc_answer(
+        &mut self,
+        host: &dyn Host,
+        token: u32,
+        status: u32,
+        body: &[u8],
+    ) -> Option<ResponseBodyStep> {
+        let verdict = self.charging.as_ref()?.call.answer(token, status, body)?;
+        Some(self.on_charge_verdict(host, verdict))
+    }
+
+    /// The root's tick: the charge's deadline passed without an answer.
+    pub fn on_limits_deadline(&mut self, host: &dyn Host) -> Option<ResponseBodyStep> {
+        let verdict = self.charging.as_ref()?.call.expired(host.now_ms())?;
+        Some(self.on_charge_verdict(host, verdict))
+    }
+
+    /// Whether a tool-call frame waits for the rate-limit service.
+    pub fn waits_for_limits(&self) -> bool {
+        self.charging.is_some()
+    }
+
+    fn on_charge_verdict(
+        &mut self,
+        host: &dyn Host,
+        verdict: crate::ratelimit::Verdict,
+    ) -> ResponseBodyStep {
+        let Some(charge) = self.charging.take() else {
+            return ResponseBodyStep::Continue;
+        };
+        let decision = match &self.limits {
+            Some(l) => limits::decide(host, &l.config, verdict, &mut None),
+            None => Decision::Go,
+        };
+        let held = host.held_response_body();
+        let prefix_len = charge.prefix_len.min(held.len());
+        let (prefix, more) = held.split_at(prefix_len);
+        let step = if decision == Decision::Go {
+            let (output, policed) = self.police(host, more, charge.end_of_stream);
+            let mut body = prefix.to_vec();
+            body.extend_from_slice(&output);
+            host.replace_held_response_body(held.len(), &body);
+            self.after_policing(host, policed, body.len(), charge.end_of_stream)
+        } else {
+            let mut body = prefix.get(..charge.frame_start).unwrap_or(prefix).to_vec();
+            body.extend_from_slice(&refusal_event(&decision, &charge.names));
+            host.replace_held_response_body(held.len(), &body);
+            if let Mode::Police(guard) = &mut self.mode {
+                guard.close();
+            }
+            host.log(
+                LogLevel::Info,
+                "toolguard: stream cut: tool call over its rate limit",
+            );
+            self.cut(host, charge.end_of_stream)
+        };
+        if step != ResponseBodyStep::Hold {
+            host.resume_response();
+        }
+        step
+    }
+
+    /// SPEC "Rate limits", `tokens`: the usage the stream reported is charged
+    /// once it ended; nobody waits for the answer.
+    fn charge_tokens(&mut self, host: &dyn Host) {
+        let (Some(l), Mode::Police(guard)) = (&self.limits, &self.mode) else {
+            return;
+        };
+        let tokens = guard.tokens().unwrap_or(0);
+        if tokens == 0 || l.config.tokens.is_empty() {
+            return;
+        }
+        let charge = [Charge {
+            descriptors: &l.config.tokens,
+            tool: None,
+            hits_addend: None,
+        }];
+        let hits = u32::try_from(tokens).unwrap_or(u32::MAX);
+        match limits::send(
+            host,
+            &l.config,
+            l.identity.as_ref(),
+            &l.facts,
+            &charge,
+            hits,
+        ) {
+            Sent::Waiting(_) => host.count(Metric::TokensCharged, u64::from(hits)),
+            Sent::Nothing => {}
+            Sent::Failed(verdict) => {
+                limits::decide(host, &l.config, verdict, &mut None);
             }
         }
     }

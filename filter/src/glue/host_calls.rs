@@ -1,6 +1,6 @@
 //! `Host` backed by proxy-wasm host calls for the stream whose callback is running.
 
-use crate::host::{Host, LogLevel};
+use crate::host::{GrpcNotSent, Host, LogLevel};
 use crate::metrics::Metric;
 use proxy_wasm::hostcalls;
 use proxy_wasm::types::{BufferType, MapType};
@@ -12,6 +12,18 @@ use super::root::Metrics;
 /// meaningful inside that context's callback (or after `set_effective_context`).
 pub struct HostCalls {
     pub metrics: Rc<Metrics>,
+    /// gRPC calls sent through this value: when the root sends one for a
+    /// stream, the answer comes to the root, which routes it by these tokens.
+    pub dispatched: std::cell::RefCell<Vec<u32>>,
+}
+
+impl HostCalls {
+    pub fn new(metrics: Rc<Metrics>) -> HostCalls {
+        HostCalls {
+            metrics,
+            dispatched: std::cell::RefCell::new(Vec::new()),
+        }
+    }
 }
 
 fn to_wasm_level(level: LogLevel) -> proxy_wasm::types::LogLevel {
@@ -104,5 +116,42 @@ impl Host for HostCalls {
     }
     fn reset_stream(&self) {
         let _ = hostcalls::reset_http_response();
+    }
+    fn dispatch_grpc(
+        &self,
+        cluster: &str,
+        service: &str,
+        method: &str,
+        message: &[u8],
+        timeout_ms: u64,
+    ) -> Result<u32, GrpcNotSent> {
+        // Envoy registers the call on the root context, so it outlives this
+        // stream (a token charge sent as the stream ends is not cancelled); the
+        // SDK hands the answer to the context that was active when it was sent.
+        let token = hostcalls::dispatch_grpc_call(
+            cluster,
+            service,
+            method,
+            Vec::new(),
+            Some(message),
+            std::time::Duration::from_millis(timeout_ms),
+        )
+        .map_err(|_| GrpcNotSent)?;
+        self.dispatched.borrow_mut().push(token);
+        Ok(token)
+    }
+    fn held_response_body(&self) -> Vec<u8> {
+        // While the filter holds the response, Envoy hands out (and lets it
+        // modify) the whole buffered body, not just the last chunk.
+        hostcalls::get_buffer(BufferType::HttpResponseBody, 0, i32::MAX as usize)
+            .ok()
+            .flatten()
+            .unwrap_or_default()
+    }
+    fn replace_held_response_body(&self, size: usize, bytes: &[u8]) {
+        let _ = hostcalls::set_buffer(BufferType::HttpResponseBody, 0, size, bytes);
+    }
+    fn resume_response(&self) {
+        let _ = hostcalls::resume_http_response();
     }
 }

@@ -7,6 +7,7 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use super::host_calls::HostCalls;
+use super::limits;
 use super::root::{Shared, Waiter};
 
 /// A stream's state; shared with the root while the request waits for keys.
@@ -25,9 +26,7 @@ pub struct Http {
 
 impl Http {
     pub fn new(context_id: u32, shared: Rc<Shared>) -> Self {
-        let host = HostCalls {
-            metrics: shared.metrics.clone(),
-        };
+        let host = HostCalls::new(shared.metrics.clone());
         Http {
             context_id,
             shared,
@@ -46,7 +45,22 @@ impl Context for Http {
             .borrow_mut()
             .retain(|w| w.context_id != id);
         self.shared.cut.borrow_mut().retain(|(c, _)| *c != id);
+        self.shared
+            .limit_waits
+            .borrow_mut()
+            .retain(|w| w.context_id != id);
         true
+    }
+
+    fn on_grpc_call_response(&mut self, token_id: u32, status_code: u32, response_size: usize) {
+        limits::deliver(
+            &self.shared,
+            self.context_id,
+            &self.stream,
+            token_id,
+            status_code,
+            response_size,
+        );
     }
 }
 
@@ -74,6 +88,10 @@ impl HttpContext for Http {
                 });
                 Action::Pause
             }
+            RequestStep::WaitForLimits { .. } => {
+                limits::wait(&self.shared, self.context_id, &self.stream);
+                Action::Pause
+            }
         }
     }
 
@@ -84,6 +102,9 @@ impl HttpContext for Http {
                 .borrow_mut()
                 .request
                 .on_body(&self.host, &vm, body_size, end_of_stream);
+        if self.stream.borrow().request.waits_for_limits() {
+            limits::wait(&self.shared, self.context_id, &self.stream);
+        }
         body_action(step)
     }
 
@@ -115,8 +136,15 @@ impl HttpContext for Http {
                     .push((self.context_id, reset_at_ms));
                 Action::Continue
             }
-            // Only a bounded MCP tools/list JSON answer is held whole.
-            ResponseBodyStep::Hold => Action::Pause,
+            // Held: a bounded MCP tools/list JSON answer, or the body behind a
+            // tool-call frame being charged (until the rate-limit answer or its
+            // deadline; Envoy buffers it, and the answer rewrites and resumes it).
+            ResponseBodyStep::Hold => {
+                if self.stream.borrow().response.waits_for_limits() {
+                    limits::wait(&self.shared, self.context_id, &self.stream);
+                }
+                Action::Pause
+            }
         }
     }
 }

@@ -3,6 +3,7 @@
 
 mod host_calls;
 mod http;
+mod limits;
 mod root;
 
 use proxy_wasm::traits::RootContext;

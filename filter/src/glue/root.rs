@@ -17,6 +17,7 @@ use std::time::Duration;
 
 use super::host_calls::{self, HostCalls};
 use super::http::{Http, Stream};
+use super::limits::{self, LimitWaiter};
 
 /// Short enough that a request waiting for keys is woken promptly after a fetch
 /// is due; each tick is a few comparisons when nothing is due.
@@ -53,6 +54,12 @@ pub struct Shared {
     pub waiting: RefCell<Vec<Waiter>>,
     /// Streams cut by the guard, to be reset if no further chunk comes to do it.
     pub cut: RefCell<Vec<(u32, u64)>>,
+    /// Streams waiting for the rate-limit service (deadline backstop).
+    pub limit_waits: RefCell<Vec<LimitWaiter>>,
+    /// gRPC calls the root sent for a stream: token to (context id, stream).
+    pub grpc_routes: RefCell<HashMap<u32, LimitWaiter>>,
+    /// True while the root context runs a stream's logic (its calls come back to the root).
+    pub root_active: Cell<bool>,
 }
 
 pub struct Waiter {
@@ -118,6 +125,7 @@ impl Root {
     /// Re-runs authentication for requests waiting on `provider` once it has keys,
     /// and answers 503 to those whose wait is over.
     fn wake_waiters(&self, shared: &Shared, now_ms: u64, fetched: Option<usize>) {
+        shared.root_active.set(true);
         let waiting: Vec<Waiter> = std::mem::take(&mut *shared.waiting.borrow_mut());
         let mut still = Vec::new();
         for w in waiting {
@@ -130,9 +138,7 @@ impl Root {
             if hostcalls::set_effective_context(w.context_id).is_err() {
                 continue; // the stream is gone
             }
-            let host = HostCalls {
-                metrics: shared.metrics.clone(),
-            };
+            let host = HostCalls::new(shared.metrics.clone());
             let mut stream = w.stream.borrow_mut();
             let step = if ready {
                 stream.request.on_keys(&host, &mut shared.vm.borrow_mut())
@@ -141,26 +147,23 @@ impl Root {
                     .request
                     .on_keys_timeout(&host, &shared.vm.borrow(), w.provider)
             };
+            drop(stream);
             match step {
-                RequestStep::Continue => {
-                    let _ = hostcalls::resume_http_request();
-                }
-                // Held headers wait for the body callbacks, which release or answer.
-                RequestStep::Answered | RequestStep::HoldForBody => {}
                 RequestStep::WaitForKeys {
                     provider,
                     deadline_ms,
                 } => {
-                    drop(stream);
                     still.push(Waiter {
                         provider,
                         deadline_ms,
                         ..w
                     });
                 }
+                step => limits::apply_request_step(shared, w.context_id, &w.stream, step, &host),
             }
         }
         shared.waiting.borrow_mut().extend(still);
+        shared.root_active.set(false);
     }
 
     /// A cut stream whose upstream sent nothing more is reset here, so the client
@@ -190,6 +193,30 @@ fn provider_name(shared: &Shared, provider: usize) -> String {
 }
 
 impl Context for Root {
+    /// A rate-limit call the root sent for a stream.
+    fn on_grpc_call_response(&mut self, token_id: u32, status_code: u32, response_size: usize) {
+        let Some(shared) = self.shared.clone() else {
+            return;
+        };
+        let route = shared.grpc_routes.borrow_mut().remove(&token_id);
+        let Some(LimitWaiter { context_id, stream }) = route else {
+            return;
+        };
+        if hostcalls::set_effective_context(context_id).is_err() {
+            return; // the stream is gone
+        }
+        shared.root_active.set(true);
+        limits::deliver(
+            &shared,
+            context_id,
+            &stream,
+            token_id,
+            status_code,
+            response_size,
+        );
+        shared.root_active.set(false);
+    }
+
     fn on_http_call_response(
         &mut self,
         token: u32,
@@ -281,6 +308,9 @@ impl RootContext for Root {
                     metrics: self.metrics.clone(),
                     waiting: RefCell::new(Vec::new()),
                     cut: RefCell::new(Vec::new()),
+                    limit_waits: RefCell::new(Vec::new()),
+                    grpc_routes: RefCell::new(HashMap::new()),
+                    root_active: Cell::new(false),
                 }));
                 self.fetches.clear();
                 self.set_tick_period(TICK);
@@ -306,6 +336,9 @@ impl RootContext for Root {
             self.dispatch_due_fetches(&shared, now_ms);
         }
         self.wake_waiters(&shared, now_ms, None);
+        shared.root_active.set(true);
+        limits::enforce_deadlines(&shared);
+        shared.root_active.set(false);
         self.reset_cut_streams(&shared, now_ms);
     }
 

@@ -33,6 +33,22 @@ pub fn roles(claims: &Json, path: &ClaimPath) -> Vec<String> {
     out
 }
 
+/// A claim as text (a header value, a rate-limit descriptor value): strings as
+/// they are, arrays of strings joined with `,`, anything else as compact JSON.
+pub fn value_text(value: &Json) -> String {
+    match value {
+        Json::String(s) => s.clone(),
+        Json::Array(items) => {
+            let strings: Option<Vec<&str>> = items.iter().map(Json::as_str).collect();
+            match strings {
+                Some(strings) => strings.join(","),
+                None => value.to_compact_string(),
+            }
+        }
+        other => other.to_compact_string(),
+    }
+}
+
 /// A NumericDate (RFC 7519 §2): seconds since the epoch, possibly fractional.
 /// Fractions are dropped and times before the epoch read as 0. `None` if the
 /// value is not a number.

@@ -14,10 +14,12 @@ pub enum Reason {
     MissingExp,
     BadAudience,
     BadTokenUse,
+    /// An API key (SPEC "API keys") whose hash is not in `api_keys.keys`.
+    UnknownApiKey,
 }
 
 impl Reason {
-    pub const ALL: [Reason; 10] = [
+    pub const ALL: [Reason; 11] = [
         Reason::Malformed,
         Reason::AlgNotAllowed,
         Reason::UnknownIssuer,
@@ -28,6 +30,7 @@ impl Reason {
         Reason::MissingExp,
         Reason::BadAudience,
         Reason::BadTokenUse,
+        Reason::UnknownApiKey,
     ];
 
     /// The SPEC string: the body's `reason` and the `toolguard.jwt.denied.<reason>` metric.
@@ -43,6 +46,7 @@ impl Reason {
             Reason::MissingExp => "missing_exp",
             Reason::BadAudience => "bad_audience",
             Reason::BadTokenUse => "bad_token_use",
+            Reason::UnknownApiKey => "unknown_api_key",
         }
     }
 
@@ -60,6 +64,7 @@ impl Reason {
             Reason::MissingExp => "the token has no expiry time (exp)",
             Reason::BadAudience => "the token is not meant for this audience",
             Reason::BadTokenUse => "the token's token_use is not accepted",
+            Reason::UnknownApiKey => "the API key is not known here",
         }
     }
 }
@@ -91,7 +96,8 @@ mod tests {
                 "not_yet_valid",
                 "missing_exp",
                 "bad_audience",
-                "bad_token_use"
+                "bad_token_use",
+                "unknown_api_key"
             ]
         );
     }

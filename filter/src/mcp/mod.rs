@@ -8,6 +8,8 @@
 
 mod json_spans;
 
+pub mod quota;
+
 use crate::json::Json;
 use crate::policy::Allowlist;
 use crate::sse::error_event::not_allowed_message;

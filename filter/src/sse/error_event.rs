@@ -37,6 +37,16 @@ pub fn tool_denied_event(name: &str) -> Vec<u8> {
     event("permission_error", &not_allowed_message(name), Some(name))
 }
 
+/// `tool "NAME" is over its rate limit`: shared with the MCP answer.
+pub fn over_limit_message(name: &str) -> String {
+    format!("tool \"{name}\" is over its rate limit")
+}
+
+/// The `rate_limit_error` event for an allowed tool over its quota.
+pub fn over_limit_event(name: &str) -> Vec<u8> {
+    event("rate_limit_error", &over_limit_message(name), Some(name))
+}
+
 /// A `stream_error` event (no `tool` member): for a frame over `max_frame_bytes`,
 /// and for the glue when a stream is content-encoded ([`CONTENT_ENCODED_MESSAGE`]).
 pub fn error_event_stream(message: &str) -> Vec<u8> {
@@ -96,6 +106,15 @@ mod tests {
         assert_eq!(
             v["error"]["message"],
             "tool \"a\"b\\c\r\nevent: x\u{0}\" is not allowed"
+        );
+    }
+
+    #[test]
+    #[wasm_bindgen_test]
+    fn over_limit_event_is_byte_exact() {
+        assert_eq!(
+            String::from_utf8(over_limit_event("search")).unwrap(),
+            "event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"rate_limit_error\",\"message\":\"tool \\\"search\\\" is over its rate limit\",\"tool\":\"search\"}}\n\n"
         );
     }
 

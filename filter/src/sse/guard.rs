@@ -11,6 +11,7 @@ use super::dialects::{detect, ToolCall};
 use super::error_event::{error_event_stream, frame_too_large_message, tool_denied_event};
 use super::framer::{first_frame_end, last_frame_end, Frame, FrameTooLarge, Framer};
 use super::plain::{first_suspect, LOOKBEHIND};
+use super::usage::UsageMeter;
 use crate::policy::Allowlist;
 use std::collections::{HashSet, VecDeque};
 
@@ -22,6 +23,8 @@ pub enum CutReason {
     ToolDenied { name: String },
     /// A frame, or the held part of one, went over `max_frame_bytes`.
     FrameTooLarge { limit: usize },
+    /// An allowed tool call over its rate limit.
+    OverLimit { name: String },
 }
 
 impl CutReason {
@@ -30,6 +33,7 @@ impl CutReason {
         match self {
             CutReason::ToolDenied { name } => format!("tool {name:?} is not allowed"),
             CutReason::FrameTooLarge { limit } => frame_too_large_message(*limit),
+            CutReason::OverLimit { name } => super::error_event::over_limit_message(name),
         }
     }
 }
@@ -43,6 +47,13 @@ pub enum Verdict {
     Cut(CutReason),
     /// The stream was cut by an earlier chunk: send nothing.
     Closed,
+    /// Only with tool quotas: `output` ends with an allowed tool-call frame
+    /// (from `frame_start` on) of these new calls, which must be charged before
+    /// it goes out; nothing after it was read yet.
+    Charge {
+        names: Vec<String>,
+        frame_start: usize,
+    },
 }
 
 /// What to do with one body chunk.
@@ -83,6 +94,9 @@ pub struct StreamGuard {
     /// Ids of the calls counted lately, so a restated call is not counted twice.
     /// Bounded: only for the counters, never for a decision.
     counted_ids: VecDeque<String>,
+    /// With tool quotas, an allowed call stops the guard until it is charged.
+    charge_tools: bool,
+    usage: Option<UsageMeter>,
 }
 
 /// Restatements follow their call within a few frames; 64 ids is plenty.
@@ -99,6 +113,8 @@ impl StreamGuard {
             searched: 0,
             fast_path: true,
             counted_ids: VecDeque::new(),
+            charge_tools: false,
+            usage: None,
         }
     }
 
@@ -115,6 +131,34 @@ impl StreamGuard {
             fast_path: false,
             ..StreamGuard::new(allowlist, max_frame_bytes)
         }
+    }
+
+    /// Stops at each allowed tool call so it can be charged (SPEC "Rate limits", `tools`).
+    pub fn charging_tools(mut self) -> StreamGuard {
+        self.charge_tools = true;
+        self
+    }
+
+    /// Reads the model usage the stream reports (SPEC "Rate limits", `tokens`).
+    /// Usage frames hold no tool-call marker, so the fast path, which hands such
+    /// frames out unparsed, is off: every frame goes through the parser.
+    pub fn metering_usage(mut self) -> StreamGuard {
+        self.usage = Some(UsageMeter::default());
+        self.fast_path = false;
+        self
+    }
+
+    /// The tokens reported so far, when metering.
+    pub fn tokens(&self) -> Option<u64> {
+        self.usage.as_ref().map(UsageMeter::tokens)
+    }
+
+    /// Ends the stream from outside (a [`Verdict::Charge`]d call over its
+    /// limit): nothing more is read or sent. Had the call been allowed, the
+    /// guard simply takes the next chunk.
+    pub fn close(&mut self) {
+        self.closed = true;
+        self.framer.clear();
     }
 
     /// True once the stream was cut.
@@ -173,7 +217,10 @@ impl StreamGuard {
             self.framer.clear();
         } else {
             self.framer.release();
-            result.unchanged = held_before == 0 && self.framer.held() == 0 && !rewritten;
+            result.unchanged = held_before == 0
+                && self.framer.held() == 0
+                && !rewritten
+                && result.verdict == Verdict::Continue;
         }
         result
     }
@@ -189,6 +236,9 @@ impl StreamGuard {
             }
             Err(FrameTooLarge { limit }) => return Step::TooLarge(limit),
         };
+        if let Some(meter) = &mut self.usage {
+            meter.on_frame(&frame.data);
+        }
         let calls = detect(&frame.events, &frame.data);
         // Denied if any candidate name is; the first one found is shown.
         let denied = calls
@@ -204,6 +254,7 @@ impl StreamGuard {
         }
         let count = count_new_calls(&mut self.counted_ids, &calls);
         result.tools_allowed = result.tools_allowed.saturating_add(count);
+        let frame_start = result.output.len();
         match self
             .rewrite
             .and_then(|rewrite| rewrite(&frame, &self.allowlist))
@@ -216,6 +267,19 @@ impl StreamGuard {
         }
         self.slow_frame = false;
         self.searched = 0;
+        if self.charge_tools && count > 0 {
+            // Held here: the frames after this one wait in the framer until the
+            // charge is answered (the next `on_chunk`, maybe with no new bytes).
+            let mut names: Vec<String> = Vec::new();
+            for c in &calls {
+                let name = c.name.display().to_owned();
+                if !names.contains(&name) {
+                    names.push(name);
+                }
+            }
+            result.verdict = Verdict::Charge { names, frame_start };
+            return Step::Done;
+        }
         Step::More
     }
 

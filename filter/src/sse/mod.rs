@@ -18,6 +18,7 @@ pub mod markers;
 pub mod plain;
 pub mod scan;
 pub mod tool_name;
+pub mod usage;
 
 #[cfg(test)]
 pub(crate) mod tests;
