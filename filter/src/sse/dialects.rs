@@ -21,6 +21,7 @@
 use super::markers;
 use super::tool_name::ToolName;
 use crate::json::Json;
+use crate::policy::Allowlist;
 use std::collections::HashSet;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -55,6 +56,15 @@ const VERCEL_TYPES: [&str; 3] = ["tool-input-start", "tool-input-available", "to
 
 /// The tool calls a frame starts, given its `event` values and its joined `data`.
 /// Empty: not a tool call.
+/// The first of `calls`' candidate names the allowlist refuses: the frame or
+/// message is denied if any is, and this one is shown.
+pub fn first_denied<'a>(calls: &'a [ToolCall], allowlist: &Allowlist) -> Option<&'a ToolName> {
+    calls
+        .iter()
+        .map(|c| &c.name)
+        .find(|n| !n.is_allowed(allowlist))
+}
+
 pub fn detect(events: &[String], data: &str) -> Vec<ToolCall> {
     let mut calls = Vec::new();
     if events.iter().any(|e| GENERIC_EVENTS.contains(&e.as_str())) {

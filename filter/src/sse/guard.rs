@@ -7,7 +7,7 @@
 //! caller's [`FrameRewrite`] of allowed frames (the flow passes the MCP
 //! `tools/list` filter; `sse` itself knows nothing of MCP).
 
-use super::dialects::{detect, ToolCall};
+use super::dialects::{detect, first_denied, ToolCall};
 use super::error_event::{error_event_stream, frame_too_large_message, tool_denied_event};
 use super::framer::{first_frame_end, last_frame_end, Frame, FrameTooLarge, Framer};
 use super::plain::{first_suspect, LOOKBEHIND};
@@ -240,12 +240,7 @@ impl StreamGuard {
             meter.on_frame(&frame.data);
         }
         let calls = detect(&frame.events, &frame.data);
-        // Denied if any candidate name is; the first one found is shown.
-        let denied = calls
-            .iter()
-            .map(|c| &c.name)
-            .find(|n| !n.is_allowed(&self.allowlist));
-        if let Some(denied) = denied {
+        if let Some(denied) = first_denied(&calls, &self.allowlist) {
             let name = denied.display().to_owned();
             result.output.extend_from_slice(&tool_denied_event(&name));
             result.tools_denied = result.tools_denied.saturating_add(1);

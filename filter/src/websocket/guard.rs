@@ -18,7 +18,7 @@ use super::close::{
 };
 use super::header::{self, Header, Opcode, ProtocolError};
 use crate::policy::Allowlist;
-use crate::sse::dialects::detect;
+use crate::sse::dialects::{detect, first_denied};
 use crate::sse::error_event::not_allowed_message;
 use crate::sse::guard::count_new_calls;
 use std::collections::VecDeque;
@@ -286,11 +286,7 @@ impl MessageGuard {
         let raw = std::mem::take(&mut self.held_raw);
         let text = String::from_utf8_lossy(&payload);
         let calls = detect(&[], &text);
-        let denied = calls
-            .iter()
-            .map(|c| &c.name)
-            .find(|n| !n.is_allowed(&self.allowlist));
-        if let Some(denied) = denied {
+        if let Some(denied) = first_denied(&calls, &self.allowlist) {
             let name = denied.display().to_owned();
             self.close(CloseReason::ToolDenied { name }, result);
             return;
