@@ -101,6 +101,22 @@ enum Policed {
     },
 }
 
+/// What policing a chunk sends on.
+enum Output {
+    /// The input itself, byte for byte: nothing need be copied back into Envoy.
+    Unchanged,
+    Bytes(Vec<u8>),
+}
+
+fn count_tools(host: &dyn Host, allowed: u32, denied: u32) {
+    if allowed > 0 {
+        host.count(Metric::ToolsAllowed, u64::from(allowed));
+    }
+    if denied > 0 {
+        host.count(Metric::ToolsDenied, u64::from(denied));
+    }
+}
+
 /// The event that takes the place of a tool call refused by its rate limit.
 fn refusal_event(decision: &Decision, names: &[String]) -> Vec<u8> {
     let name = names.first().map_or("", String::as_str);
@@ -262,35 +278,46 @@ impl ResponseState {
                 }
                 let chunk = host.response_body(size);
                 let (output, policed) = self.police(host, &chunk, end_of_stream);
-                if output != chunk {
-                    host.replace_response_body(size, &output);
-                }
-                self.after_policing(host, policed, output.len(), end_of_stream)
+                let len = match output {
+                    // The common case: the chunk goes out as Envoy holds it.
+                    Output::Unchanged => chunk.len(),
+                    Output::Bytes(output) => {
+                        host.replace_response_body(size, &output);
+                        output.len()
+                    }
+                };
+                self.after_policing(host, policed, len, end_of_stream)
             }
         }
     }
 
     /// Runs the guard over `input`, charging allowed tool calls as it meets
     /// them, until the input is used up, the stream is cut, or a charge waits.
-    fn police(&mut self, host: &dyn Host, input: &[u8], end_of_stream: bool) -> (Vec<u8>, Policed) {
+    fn police(&mut self, host: &dyn Host, input: &[u8], end_of_stream: bool) -> (Output, Policed) {
         let Mode::Police(guard) = &mut self.mode else {
-            return (input.to_vec(), Policed::Go);
+            return (Output::Unchanged, Policed::Go);
         };
         let mut output = Vec::new();
         let mut input = input;
+        let mut first = true;
         loop {
             let result = guard.on_chunk(input, end_of_stream);
             input = &[];
-            if result.tools_allowed > 0 {
-                host.count(Metric::ToolsAllowed, u64::from(result.tools_allowed));
+            if first && result.unchanged {
+                // `unchanged` implies `Verdict::Continue`: the whole input went out.
+                count_tools(host, result.tools_allowed, result.tools_denied);
+                return (Output::Unchanged, Policed::Go);
             }
-            if result.tools_denied > 0 {
-                host.count(Metric::ToolsDenied, u64::from(result.tools_denied));
-            }
+            first = false;
+            count_tools(host, result.tools_allowed, result.tools_denied);
             let base = output.len();
-            output.extend_from_slice(&result.output);
+            if output.is_empty() {
+                output = result.output;
+            } else {
+                output.extend_from_slice(&result.output);
+            }
             let (names, frame_start) = match result.verdict {
-                Verdict::Continue | Verdict::Closed => return (output, Policed::Go),
+                Verdict::Continue | Verdict::Closed => return (Output::Bytes(output), Policed::Go),
                 Verdict::Cut(reason) => {
                     let level = match reason {
                         CutReason::ToolDenied { .. } | CutReason::OverLimit { .. } => {
@@ -302,7 +329,7 @@ impl ResponseState {
                         level,
                         &format!("toolguard: stream cut: {}", reason.describe()),
                     );
-                    return (output, Policed::Cut);
+                    return (Output::Bytes(output), Policed::Cut);
                 }
                 Verdict::Charge { names, frame_start } => (names, base.saturating_add(frame_start)),
             };
@@ -320,7 +347,7 @@ impl ResponseState {
                     Sent::Nothing => continue,
                     Sent::Waiting(call) => {
                         return (
-                            output,
+                            Output::Bytes(output),
                             Policed::Wait {
                                 call,
                                 names,
@@ -339,7 +366,7 @@ impl ResponseState {
                     LogLevel::Info,
                     "toolguard: stream cut: tool call over its rate limit",
                 );
-                return (output, Policed::Cut);
+                return (Output::Bytes(output), Policed::Cut);
             }
         }
     }
@@ -423,7 +450,10 @@ impl ResponseState {
         let step = if decision == Decision::Go {
             let (output, policed) = self.police(host, more, charge.end_of_stream);
             let mut body = prefix.to_vec();
-            body.extend_from_slice(&output);
+            body.extend_from_slice(match &output {
+                Output::Unchanged => more,
+                Output::Bytes(bytes) => bytes,
+            });
             host.replace_held_response_body(held.len(), &body);
             self.after_policing(host, policed, body.len(), charge.end_of_stream)
         } else {
