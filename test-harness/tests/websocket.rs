@@ -11,6 +11,8 @@
 //! (`py/ws_client.py`) or a raw socket here, for byte-level checks.
 
 mod common;
+#[path = "common/rls.rs"]
+mod rls;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -22,6 +24,8 @@ use serde_json::{json, Value};
 use test_harness::{paths, Bootstrap, Envoy, Key, Token};
 
 use common::{assert_counter, assert_no_wasm_panic, provider_with_roles, run_python, ws_python};
+use rls::{Answer, ScriptedRls};
+use toolguard::ratelimit::proto::Code;
 
 /// The agent process; killed when dropped.
 struct Agent {
@@ -61,14 +65,31 @@ impl Drop for Agent {
 
 /// Callers in group `all` may use every tool; everyone else none.
 fn start(python: &Path, max_frame_bytes: u32) -> (Agent, Envoy) {
+    start_with(python, max_frame_bytes, None)
+}
+
+/// With `rls`: tool calls are charged to it (`rate_limits.tools`, per tool).
+fn start_with(
+    python: &Path,
+    max_frame_bytes: u32,
+    rls: Option<std::net::SocketAddr>,
+) -> (Agent, Envoy) {
     let agent = Agent::start(python);
     let mut provider = provider_with_roles();
     provider["from_params"] = json!(["access_token"]);
-    let config = json!({
+    let mut config = json!({
         "providers": {"test": provider},
         "tools": {"roles": {"all": ["*"]}, "default": [], "max_frame_bytes": max_frame_bytes},
     });
-    let envoy = Bootstrap::new()
+    let mut bootstrap = Bootstrap::new();
+    if let Some(addr) = rls {
+        config["rate_limits"] = json!({
+            "service": {"cluster": "ratelimit", "domain": "agents", "timeout": "500ms"},
+            "tools": [[{"key": "tool", "from": "tool"}]],
+        });
+        bootstrap = bootstrap.grpc_cluster("ratelimit", addr);
+    }
+    let envoy = bootstrap
         .plugin_config_json(&config)
         .upstream(([127, 0, 0, 1], agent.port).into())
         .component_log_level("wasm", "debug")
@@ -327,4 +348,74 @@ fn a_message_over_max_frame_bytes_closes_1009() {
     assert_eq!(r["code"], 1009, "{r}");
     assert_eq!(r["reason"], "message exceeds max_frame_bytes (1024 bytes)");
     assert_counter(&envoy, "toolguard.streams.cut", 1);
+}
+
+/// SPEC "Rate limits", `tools`, on `/ws`: the message with an allowed tool call
+/// is held until the service answers; over the limit, the client gets the
+/// messages before it and a 1008 close with the over-limit reason, as for a
+/// denied tool.
+#[test]
+fn a_tool_call_over_its_quota_closes_1008_and_one_within_it_arrives_whole() {
+    let python = ws_python();
+    let (name, stream) = common::stream_fixtures()
+        .into_iter()
+        .find(|(_, s)| common::sse::first_tool_frame(s).is_some())
+        .expect("a fixture with a tool call");
+    let (index, _, names) = common::sse::first_tool_frame(&stream).unwrap();
+    let tool = names[0].clone();
+    let t = token(&["all"]);
+    for over in [false, true] {
+        let rls = ScriptedRls::start(move |_| {
+            if over {
+                Answer::Verdict(Code::OverLimit, vec![(Code::OverLimit, 5, 0, 30)])
+            } else {
+                Answer::Verdict(Code::Ok, vec![])
+            }
+        });
+        let (_agent, envoy) = start_with(&python, 65536, Some(rls.addr()));
+        let script = script(envoy.dir(), &name, &messages(&stream));
+        for chunk in [0usize, 7, 1000] {
+            let path = format!("/ws?script={}&chunk={chunk}", script.display());
+            let (status, got) = raw_session(&envoy, &path, &t);
+            assert!(status.contains(" 101 "), "{name}: {status}");
+            let (_, expected, cut_at) = agent_output(&script);
+            let want = if over {
+                let mut w = expected[..cut_at[index + 1]].to_vec();
+                w.extend_from_slice(&close_frame(
+                    1008,
+                    &format!("tool \"{tool}\" is over its rate limit"),
+                ));
+                w
+            } else {
+                let mut w = expected.clone();
+                w.extend_from_slice(&close_frame(1000, ""));
+                w
+            };
+            assert!(
+                got == want,
+                "{name} over={over} chunk {chunk}: got {} bytes ending {:?}, want {} ending {:?}",
+                got.len(),
+                String::from_utf8_lossy(&got[got.len().saturating_sub(80)..]),
+                want.len(),
+                String::from_utf8_lossy(&want[want.len().saturating_sub(80)..])
+            );
+        }
+        let charged: Vec<String> = rls
+            .requests()
+            .iter()
+            .flat_map(|r| &r.descriptors)
+            .flat_map(|d| &d.entries)
+            .filter(|e| e.key == "tool")
+            .map(|e| e.value.clone())
+            .collect();
+        assert!(
+            !charged.is_empty() && charged.iter().all(|n| names.contains(n)),
+            "charged {charged:?}, calls {names:?}"
+        );
+        if over {
+            assert_counter(&envoy, "toolguard.ratelimit.over_limit", 3);
+            assert_counter(&envoy, "toolguard.streams.cut", 3);
+        }
+        assert_no_wasm_panic(&envoy);
+    }
 }

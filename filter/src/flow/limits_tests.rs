@@ -695,3 +695,86 @@ fn an_mcp_tools_call_within_its_quota_goes_upstream() {
     );
     assert!(host.sent.borrow().is_none());
 }
+
+/// An admitted WebSocket upgrade, upgraded: its server-to-client bytes policed.
+fn ws_stream(vm: &mut Vm) -> (FakeHost, ResponseState) {
+    let host = FakeHost::with_request(&[
+        (":path", "/ws"),
+        ("x-api-key", KEY),
+        ("x-tenant", "t1"),
+        ("upgrade", "websocket"),
+        ("connection", "Upgrade"),
+    ]);
+    host.now_ms.set(5_000);
+    let mut request = RequestState::default();
+    assert!(matches!(
+        request.on_headers(&host, vm, true),
+        RequestStep::WaitForLimits { .. }
+    ));
+    let ok = answer(Code::Ok, vec![]);
+    assert_eq!(
+        request.on_grpc_answer(&host, vm, 1, 0, &ok),
+        Some(RequestStep::Continue)
+    );
+    host.request.borrow_mut().clear();
+    *host.response.borrow_mut() = vec![(":status".into(), "101".into())];
+    let mut response = ResponseState::default();
+    response.on_headers(&host, &vm.config, &request);
+    (host, response)
+}
+
+/// An unmasked single-frame text message.
+fn ws_text(text: &str) -> Vec<u8> {
+    let mut out = vec![0x81, u8::try_from(text.len()).unwrap()];
+    out.extend_from_slice(text.as_bytes());
+    out
+}
+
+#[test]
+#[wasm_bindgen_test]
+fn a_websocket_tool_call_is_charged_and_over_its_quota_closes_1008() {
+    let before = ws_text(r#"{"text":"hi"}"#);
+    let call = ws_text(
+        r#"{"type":"content_block_start","index":1,"content_block":{"type":"tool_use","id":"t1","name":"search","input":{}}}"#,
+    );
+    let after = ws_text(r#"{"text":"after"}"#);
+    for over in [false, true] {
+        let mut vm = vm("");
+        let (host, mut response) = ws_stream(&mut vm);
+        let chunk = [&before[..], &call, &after].concat();
+        assert_eq!(
+            feed(&host, &mut response, &chunk, false),
+            ResponseBodyStep::Hold
+        );
+        assert_eq!(*host.held.borrow(), [&before[..], &call].concat());
+        let charge = sent_request(&host, 1);
+        let pair = |k: &str, v: &str| (k.to_owned(), v.to_owned());
+        assert_eq!(
+            entries(&charge),
+            [(
+                vec![
+                    pair("user", "alice"),
+                    pair("tool", "search"),
+                    pair("tenant", "t1")
+                ],
+                None
+            )]
+        );
+        let code = if over { Code::OverLimit } else { Code::Ok };
+        let step = response.on_grpc_answer(&host, 2, 0, &answer(code, vec![]));
+        assert_eq!(host.response_resumed.get(), 1);
+        if over {
+            assert!(matches!(step, Some(ResponseBodyStep::CutAt(_))));
+            let mut expected = before.clone();
+            expected.extend_from_slice(&crate::websocket::close::close_frame(
+                1008,
+                "tool \"search\" is over its rate limit",
+            ));
+            assert_eq!(*host.held.borrow(), expected);
+            assert_eq!(host.counter(Metric::StreamsCut), 1);
+        } else {
+            assert_eq!(step, Some(ResponseBodyStep::Continue));
+            assert_eq!(*host.held.borrow(), chunk);
+        }
+    }
+}

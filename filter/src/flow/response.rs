@@ -12,7 +12,7 @@ use crate::metrics::Metric;
 use crate::policy::Allowlist;
 use crate::ratelimit::PendingCall;
 use crate::sse::{self, CutReason, StreamGuard, Verdict};
-use crate::websocket::MessageGuard;
+use crate::websocket::{CloseReason, MessageGuard};
 
 /// After a cut, the stream is reset on the next body callback; if the upstream
 /// sends nothing more, the root resets it after this long instead.
@@ -101,6 +101,58 @@ enum Policed {
     },
 }
 
+/// One pass of a stream's guard (SSE or WebSocket) over some bytes.
+pub(super) struct GuardStep {
+    pub output: Vec<u8>,
+    /// `output` is the input itself, byte for byte.
+    pub unchanged: bool,
+    pub tools_allowed: u32,
+    pub tools_denied: u32,
+    pub kind: StepKind,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub(super) enum StepKind {
+    Go,
+    /// `output` ends the stream (error event or close frame); logged already.
+    Cut,
+    /// `output` ends with a tool-call frame or message, from `start` on, to be
+    /// charged before it goes out.
+    Charge {
+        names: Vec<String>,
+        start: usize,
+    },
+}
+
+fn sse_step(guard: &mut StreamGuard, host: &dyn Host, input: &[u8], eos: bool) -> GuardStep {
+    let result = guard.on_chunk(input, eos);
+    let kind = match result.verdict {
+        Verdict::Continue | Verdict::Closed => StepKind::Go,
+        Verdict::Charge { names, frame_start } => StepKind::Charge {
+            names,
+            start: frame_start,
+        },
+        Verdict::Cut(reason) => {
+            let level = match reason {
+                CutReason::ToolDenied { .. } | CutReason::OverLimit { .. } => LogLevel::Info,
+                CutReason::FrameTooLarge { .. } => LogLevel::Warn,
+            };
+            host.log(
+                level,
+                &format!("toolguard: stream cut: {}", reason.describe()),
+            );
+            StepKind::Cut
+        }
+    };
+    GuardStep {
+        output: result.output,
+        unchanged: result.unchanged,
+        tools_allowed: result.tools_allowed,
+        tools_denied: result.tools_denied,
+        kind,
+    }
+}
+
 /// What policing a chunk sends on.
 enum Output {
     /// The input itself, byte for byte: nothing need be copied back into Envoy.
@@ -121,9 +173,9 @@ fn count_tools(host: &dyn Host, allowed: u32, denied: u32) {
 fn refusal_event(decision: &Decision, names: &[String]) -> Vec<u8> {
     let name = names.first().map_or("", String::as_str);
     match decision {
-        Decision::Unavailable => sse::error_event_stream(&format!(
-            "tool \"{name}\" cannot be charged: the rate-limit service did not answer"
-        )),
+        Decision::Unavailable => {
+            sse::error_event_stream(&sse::error_event::unavailable_message(name))
+        }
         _ => sse::error_event::over_limit_event(name),
     }
 }
@@ -171,10 +223,15 @@ impl ResponseState {
             return;
         };
         if request.websocket && super::websocket::upgraded(host) {
-            self.mode = Mode::WebSocket(Box::new(MessageGuard::new(
-                allowlist,
-                tools.max_frame_bytes,
-            )));
+            let mut guard = MessageGuard::new(allowlist, tools.max_frame_bytes);
+            if self
+                .limits
+                .as_ref()
+                .is_some_and(|l| !l.config.tools.is_empty())
+            {
+                guard = guard.charging_tools();
+            }
+            self.mode = Mode::WebSocket(Box::new(guard));
             return;
         }
         let content_type = host.response_header("content-type").unwrap_or_default();
@@ -266,11 +323,7 @@ impl ResponseState {
                 );
                 self.cut(host, end_of_stream)
             }
-            Mode::WebSocket(guard) => match super::websocket::on_chunk(guard, host, size) {
-                Some(_) => self.cut(host, end_of_stream),
-                None => ResponseBodyStep::Continue,
-            },
-            Mode::Police(_) => {
+            Mode::Police(_) | Mode::WebSocket(_) => {
                 if let Some(charge) = &mut self.charging {
                     // Envoy holds this chunk behind the frame being charged.
                     charge.end_of_stream |= end_of_stream;
@@ -294,44 +347,31 @@ impl ResponseState {
     /// Runs the guard over `input`, charging allowed tool calls as it meets
     /// them, until the input is used up, the stream is cut, or a charge waits.
     fn police(&mut self, host: &dyn Host, input: &[u8], end_of_stream: bool) -> (Output, Policed) {
-        let Mode::Police(guard) = &mut self.mode else {
-            return (Output::Unchanged, Policed::Go);
-        };
         let mut output = Vec::new();
         let mut input = input;
         let mut first = true;
         loop {
-            let result = guard.on_chunk(input, end_of_stream);
+            let step = match &mut self.mode {
+                Mode::Police(guard) => sse_step(guard, host, input, end_of_stream),
+                Mode::WebSocket(guard) => super::websocket::step(guard, host, input),
+                _ => return (Output::Unchanged, Policed::Go),
+            };
             input = &[];
-            if first && result.unchanged {
-                // `unchanged` implies `Verdict::Continue`: the whole input went out.
-                count_tools(host, result.tools_allowed, result.tools_denied);
+            count_tools(host, step.tools_allowed, step.tools_denied);
+            if first && step.unchanged && step.kind == StepKind::Go {
                 return (Output::Unchanged, Policed::Go);
             }
             first = false;
-            count_tools(host, result.tools_allowed, result.tools_denied);
             let base = output.len();
             if output.is_empty() {
-                output = result.output;
+                output = step.output;
             } else {
-                output.extend_from_slice(&result.output);
+                output.extend_from_slice(&step.output);
             }
-            let (names, frame_start) = match result.verdict {
-                Verdict::Continue | Verdict::Closed => return (Output::Bytes(output), Policed::Go),
-                Verdict::Cut(reason) => {
-                    let level = match reason {
-                        CutReason::ToolDenied { .. } | CutReason::OverLimit { .. } => {
-                            LogLevel::Info
-                        }
-                        CutReason::FrameTooLarge { .. } => LogLevel::Warn,
-                    };
-                    host.log(
-                        level,
-                        &format!("toolguard: stream cut: {}", reason.describe()),
-                    );
-                    return (Output::Bytes(output), Policed::Cut);
-                }
-                Verdict::Charge { names, frame_start } => (names, base.saturating_add(frame_start)),
+            let (names, frame_start) = match step.kind {
+                StepKind::Go => return (Output::Bytes(output), Policed::Go),
+                StepKind::Cut => return (Output::Bytes(output), Policed::Cut),
+                StepKind::Charge { names, start } => (names, base.saturating_add(start)),
             };
             let Some(l) = &self.limits else { continue };
             let charges: Vec<Charge<'_>> = names
@@ -360,14 +400,30 @@ impl ResponseState {
             let decision = limits::decide(host, &l.config, verdict, &mut None);
             if decision != Decision::Go {
                 output.truncate(frame_start);
-                output.extend_from_slice(&refusal_event(&decision, &names));
-                guard.close();
-                host.log(
-                    LogLevel::Info,
-                    "toolguard: stream cut: tool call over its rate limit",
-                );
+                output.extend_from_slice(&self.refuse(host, &decision, &names));
                 return (Output::Bytes(output), Policed::Cut);
             }
+        }
+    }
+
+    /// Ends the stream over a refused charge: the bytes that take the charged
+    /// frame's (or message's) place.
+    fn refuse(&mut self, host: &dyn Host, decision: &Decision, names: &[String]) -> Vec<u8> {
+        host.log(
+            LogLevel::Info,
+            "toolguard: stream cut: tool call over its rate limit",
+        );
+        let name = names.first().map_or("", String::as_str).to_owned();
+        match &mut self.mode {
+            Mode::WebSocket(guard) => guard.refuse_charge(match decision {
+                Decision::Unavailable => CloseReason::Unavailable { name },
+                _ => CloseReason::OverLimit { name },
+            }),
+            Mode::Police(guard) => {
+                guard.close();
+                refusal_event(decision, names)
+            }
+            _ => Vec::new(),
         }
     }
 
@@ -458,15 +514,8 @@ impl ResponseState {
             self.after_policing(host, policed, body.len(), charge.end_of_stream)
         } else {
             let mut body = prefix.get(..charge.frame_start).unwrap_or(prefix).to_vec();
-            body.extend_from_slice(&refusal_event(&decision, &charge.names));
+            body.extend_from_slice(&self.refuse(host, &decision, &charge.names));
             host.replace_held_response_body(held.len(), &body);
-            if let Mode::Police(guard) = &mut self.mode {
-                guard.close();
-            }
-            host.log(
-                LogLevel::Info,
-                "toolguard: stream cut: tool call over its rate limit",
-            );
             self.cut(host, charge.end_of_stream)
         };
         if step != ResponseBodyStep::Hold {

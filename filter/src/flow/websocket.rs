@@ -2,8 +2,8 @@
 //! stream: what the upgrade request loses, and the guard run over each chunk of
 //! the upgraded response.
 
+use super::response::{GuardStep, StepKind};
 use crate::host::{Host, LogLevel};
-use crate::metrics::Metric;
 use crate::websocket::{CloseReason, MessageGuard, WsVerdict};
 
 /// Whether the request asks for a WebSocket (RFC 6455 §4.1: `Upgrade: websocket`,
@@ -27,34 +27,43 @@ pub fn upgraded(host: &dyn Host) -> bool {
         .is_some_and(|s| s.trim() == "101")
 }
 
-/// Runs one chunk of upgraded response bytes through the guard and rewrites it;
-/// `Some` when the connection was closed now.
-pub fn on_chunk(guard: &mut MessageGuard, host: &dyn Host, size: usize) -> Option<CloseReason> {
-    let chunk = host.response_body(size);
-    let result = guard.on_chunk(&chunk);
-    if result.output != chunk {
-        host.replace_response_body(size, &result.output);
-    }
-    if result.tools_allowed > 0 {
-        host.count(Metric::ToolsAllowed, u64::from(result.tools_allowed));
-    }
-    if result.tools_denied > 0 {
-        host.count(Metric::ToolsDenied, u64::from(result.tools_denied));
-    }
-    let WsVerdict::Close(reason) = result.verdict else {
-        return None;
+/// One chunk of upgraded response bytes through the guard, in the terms the
+/// response flow shares with event streams.
+pub(super) fn step(guard: &mut MessageGuard, host: &dyn Host, input: &[u8]) -> GuardStep {
+    let result = guard.on_chunk(input);
+    let unchanged = result.output == input;
+    let kind = match result.verdict {
+        WsVerdict::Continue | WsVerdict::Closed => StepKind::Go,
+        WsVerdict::Charge {
+            names,
+            message_start,
+        } => StepKind::Charge {
+            names,
+            start: message_start,
+        },
+        WsVerdict::Close(reason) => {
+            let level = match reason {
+                CloseReason::ToolDenied { .. } | CloseReason::OverLimit { .. } => LogLevel::Info,
+                CloseReason::MessageTooBig { .. }
+                | CloseReason::Unavailable { .. }
+                | CloseReason::Protocol(_) => LogLevel::Warn,
+            };
+            host.log(
+                level,
+                &format!(
+                    "toolguard: websocket closed {}: {}",
+                    reason.code(),
+                    reason.describe()
+                ),
+            );
+            StepKind::Cut
+        }
     };
-    let level = match reason {
-        CloseReason::ToolDenied { .. } => LogLevel::Info,
-        CloseReason::MessageTooBig { .. } | CloseReason::Protocol(_) => LogLevel::Warn,
-    };
-    host.log(
-        level,
-        &format!(
-            "toolguard: websocket closed {}: {}",
-            reason.code(),
-            reason.describe()
-        ),
-    );
-    Some(reason)
+    GuardStep {
+        output: result.output,
+        unchanged,
+        tools_allowed: result.tools_allowed,
+        tools_denied: result.tools_denied,
+        kind,
+    }
 }

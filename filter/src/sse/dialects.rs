@@ -65,6 +65,19 @@ pub fn first_denied<'a>(calls: &'a [ToolCall], allowlist: &Allowlist) -> Option<
         .find(|n| !n.is_allowed(allowlist))
 }
 
+/// The distinct names of `calls`, in order: what a frame or message holding
+/// allowed calls is charged for (SPEC "Rate limits", `tools`).
+pub fn charged_names(calls: &[ToolCall]) -> Vec<String> {
+    let mut names: Vec<String> = Vec::new();
+    for c in calls {
+        let name = c.name.display();
+        if !names.iter().any(|n| n == name) {
+            names.push(name.to_owned());
+        }
+    }
+    names
+}
+
 pub fn detect(events: &[String], data: &str) -> Vec<ToolCall> {
     let mut calls = Vec::new();
     if events.iter().any(|e| GENERIC_EVENTS.contains(&e.as_str())) {

@@ -42,6 +42,11 @@ pub fn over_limit_message(name: &str) -> String {
     format!("tool \"{name}\" is over its rate limit")
 }
 
+/// A tool call that could not be charged, with `failure_mode_deny`.
+pub fn unavailable_message(name: &str) -> String {
+    format!("tool \"{name}\" cannot be charged: the rate-limit service did not answer")
+}
+
 /// The `rate_limit_error` event for an allowed tool over its quota.
 pub fn over_limit_event(name: &str) -> Vec<u8> {
     event("rate_limit_error", &over_limit_message(name), Some(name))

@@ -7,7 +7,7 @@
 //! caller's [`FrameRewrite`] of allowed frames (the flow passes the MCP
 //! `tools/list` filter; `sse` itself knows nothing of MCP).
 
-use super::dialects::{detect, first_denied, ToolCall};
+use super::dialects::{charged_names, detect, first_denied, ToolCall};
 use super::error_event::{error_event_stream, frame_too_large_message, tool_denied_event};
 use super::framer::{first_frame_end, last_frame_end, Frame, FrameTooLarge, Framer};
 use super::plain::{first_suspect, LOOKBEHIND};
@@ -265,14 +265,10 @@ impl StreamGuard {
         if self.charge_tools && count > 0 {
             // Held here: the frames after this one wait in the framer until the
             // charge is answered (the next `on_chunk`, maybe with no new bytes).
-            let mut names: Vec<String> = Vec::new();
-            for c in &calls {
-                let name = c.name.display().to_owned();
-                if !names.contains(&name) {
-                    names.push(name);
-                }
-            }
-            result.verdict = Verdict::Charge { names, frame_start };
+            result.verdict = Verdict::Charge {
+                names: charged_names(&calls),
+                frame_start,
+            };
             return Step::Done;
         }
         Step::More

@@ -6,6 +6,9 @@ use super::header;
 pub const POLICY_VIOLATION: u16 = 1008;
 /// 1009: a message too big to process (over `max_frame_bytes`).
 pub const MESSAGE_TOO_BIG: u16 = 1009;
+/// 1011: the server cannot go on (a tool call that could not be charged, with
+/// `failure_mode_deny`).
+pub const INTERNAL_ERROR: u16 = 1011;
 /// 1002: the upstream broke the framing rules; nothing after it can be read.
 pub const PROTOCOL_ERROR: u16 = 1002;
 

@@ -14,28 +14,42 @@
 //! before the message's first fragment, which is a valid order too.
 
 use super::close::{
-    close_frame, too_big_reason, MESSAGE_TOO_BIG, POLICY_VIOLATION, PROTOCOL_ERROR,
+    close_frame, too_big_reason, INTERNAL_ERROR, MESSAGE_TOO_BIG, POLICY_VIOLATION, PROTOCOL_ERROR,
 };
 use super::header::{self, Header, Opcode, ProtocolError};
 use crate::policy::Allowlist;
-use crate::sse::dialects::{detect, first_denied};
-use crate::sse::error_event::not_allowed_message;
+use crate::sse::dialects::{charged_names, detect, first_denied};
+use crate::sse::error_event::{not_allowed_message, over_limit_message, unavailable_message};
 use crate::sse::guard::count_new_calls;
 use std::collections::VecDeque;
 
 /// Why the guard closed the connection.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CloseReason {
-    ToolDenied { name: String },
-    MessageTooBig { limit: usize },
+    ToolDenied {
+        name: String,
+    },
+    /// A tool call refused by its rate limit (SPEC "Rate limits", `tools`: cut as
+    /// for a denied tool, with the over-limit message).
+    OverLimit {
+        name: String,
+    },
+    /// A tool call that could not be charged, with `failure_mode_deny`.
+    Unavailable {
+        name: String,
+    },
+    MessageTooBig {
+        limit: usize,
+    },
     Protocol(ProtocolError),
 }
 
 impl CloseReason {
     pub fn code(&self) -> u16 {
         match self {
-            CloseReason::ToolDenied { .. } => POLICY_VIOLATION,
+            CloseReason::ToolDenied { .. } | CloseReason::OverLimit { .. } => POLICY_VIOLATION,
             CloseReason::MessageTooBig { .. } => MESSAGE_TOO_BIG,
+            CloseReason::Unavailable { .. } => INTERNAL_ERROR,
             CloseReason::Protocol(_) => PROTOCOL_ERROR,
         }
     }
@@ -44,6 +58,8 @@ impl CloseReason {
     pub fn describe(&self) -> String {
         match self {
             CloseReason::ToolDenied { name } => not_allowed_message(name),
+            CloseReason::OverLimit { name } => over_limit_message(name),
+            CloseReason::Unavailable { name } => unavailable_message(name),
             CloseReason::MessageTooBig { limit } => too_big_reason(*limit),
             CloseReason::Protocol(e) => format!("protocol error: {e}"),
         }
@@ -57,6 +73,14 @@ pub enum WsVerdict {
     Close(CloseReason),
     /// Closed by an earlier chunk: send nothing.
     Closed,
+    /// With [`MessageGuard::charging_tools`]: a text message with allowed tool
+    /// calls ends `output` from `message_start`, and the guard stopped behind it
+    /// until the charge is answered. Allowed: `on_chunk(&[])` goes on with the
+    /// bytes that came after it. Refused: [`MessageGuard::refuse_charge`].
+    Charge {
+        names: Vec<String>,
+        message_start: usize,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -100,6 +124,10 @@ pub struct MessageGuard {
     payload: Vec<u8>,
     closed: bool,
     counted_ids: VecDeque<String>,
+    /// With tool quotas, an allowed call stops the guard until it is charged.
+    charge_tools: bool,
+    /// Bytes that came after a message being charged, read on the next chunk.
+    after_charge: Vec<u8>,
 }
 
 impl MessageGuard {
@@ -114,7 +142,29 @@ impl MessageGuard {
             payload: Vec::new(),
             closed: false,
             counted_ids: VecDeque::new(),
+            charge_tools: false,
+            after_charge: Vec::new(),
         }
+    }
+
+    /// Stops at each text message with allowed tool calls so it can be charged.
+    pub fn charging_tools(mut self) -> MessageGuard {
+        self.charge_tools = true;
+        self
+    }
+
+    /// A charged message was refused (`OverLimit` or `Unavailable`): closes the
+    /// connection and returns the close frame to send in its place.
+    pub fn refuse_charge(&mut self, reason: CloseReason) -> Vec<u8> {
+        let mut result = WsChunkResult {
+            output: Vec::new(),
+            tools_allowed: 0,
+            tools_denied: 0,
+            verdict: WsVerdict::Continue,
+        };
+        self.close(reason, &mut result);
+        self.after_charge = Vec::new();
+        result.output
     }
 
     pub fn is_closed(&self) -> bool {
@@ -126,6 +176,7 @@ impl MessageGuard {
         self.held_raw
             .len()
             .saturating_add(self.partial_header.len())
+            .saturating_add(self.after_charge.len())
     }
 
     /// Takes the next chunk of server-to-client bytes. A message still unfinished
@@ -141,7 +192,15 @@ impl MessageGuard {
             result.verdict = WsVerdict::Closed;
             return result;
         }
-        let mut rest = chunk;
+        let mut carried = std::mem::take(&mut self.after_charge);
+        let joined;
+        let mut rest = if carried.is_empty() {
+            chunk
+        } else {
+            carried.extend_from_slice(chunk);
+            joined = carried;
+            &joined[..]
+        };
         while !rest.is_empty() {
             let step = match self.frame {
                 None => self.take_header(rest, &mut result),
@@ -155,6 +214,10 @@ impl MessageGuard {
                 }
             }
             if self.closed {
+                break;
+            }
+            if matches!(result.verdict, WsVerdict::Charge { .. }) {
+                self.after_charge = rest.to_vec();
                 break;
             }
         }
@@ -293,6 +356,13 @@ impl MessageGuard {
         }
         let count = count_new_calls(&mut self.counted_ids, &calls);
         result.tools_allowed = result.tools_allowed.saturating_add(count);
+        let message_start = result.output.len();
         result.output.extend_from_slice(&raw);
+        if self.charge_tools && count > 0 {
+            result.verdict = WsVerdict::Charge {
+                names: charged_names(&calls),
+                message_start,
+            };
+        }
     }
 }

@@ -5,6 +5,7 @@
 //! Expected outputs never come from the code under test: a [`Wire`] is built
 //! frame by frame and records, as it goes, what a client must receive.
 
+mod charging;
 mod fixtures;
 mod frames;
 #[cfg(not(target_arch = "wasm32"))]
