@@ -14,12 +14,16 @@ pub fn repo_root() -> PathBuf {
 }
 
 /// The filter module Envoy loads: `$TOOLGUARD_WASM`, else the artifact
-/// `scripts/build` produces.
+/// `scripts/build` produces (under `$CARGO_TARGET_DIR` when that is set, as
+/// the script honours it).
 pub fn wasm_path() -> PathBuf {
-    match std::env::var_os("TOOLGUARD_WASM") {
-        Some(p) if !p.is_empty() => PathBuf::from(p),
-        _ => repo_root().join("target/wasm32-wasip1/release/toolguard.wasm"),
+    if let Some(p) = std::env::var_os("TOOLGUARD_WASM").filter(|p| !p.is_empty()) {
+        return PathBuf::from(p);
     }
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .filter(|p| !p.is_empty())
+        .map_or_else(|| repo_root().join("target"), PathBuf::from);
+    target.join("wasm32-wasip1/release/toolguard.wasm")
 }
 
 /// [`wasm_path`], or an error that says how to get the file.
