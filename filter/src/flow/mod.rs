@@ -20,4 +20,6 @@ mod fake_host;
 #[cfg(test)]
 mod limits_tests;
 #[cfg(test)]
+mod root_tests;
+#[cfg(test)]
 mod tests;
