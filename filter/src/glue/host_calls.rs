@@ -9,28 +9,23 @@ use std::collections::HashMap;
 use std::rc::Rc;
 use std::time::Duration;
 
-/// Counter ids, defined once per VM; Envoy aggregates same-named counters across workers.
-#[derive(Default)]
-pub struct Metrics {
-    ids: RefCell<HashMap<Metric, u32>>,
+/// Host calls act on the context the proxy is calling into, so this value is only
+/// meaningful inside that context's callback (or after `set_effective_context`).
+#[derive(Clone, Default)]
+pub struct HostCalls {
+    /// Counter ids, defined once per VM; Envoy aggregates same-named counters across workers.
+    metrics: Rc<RefCell<HashMap<Metric, u32>>>,
 }
 
-impl Metrics {
-    pub fn define_all(&self) {
-        let mut ids = self.ids.borrow_mut();
+impl HostCalls {
+    pub fn define_metrics(&self) {
+        let mut ids = self.metrics.borrow_mut();
         for m in Metric::all() {
             if let Ok(id) = hostcalls::define_metric(MetricType::Counter, &m.name()) {
                 ids.insert(m, id);
             }
         }
     }
-}
-
-/// Host calls act on the context the proxy is calling into, so this value is only
-/// meaningful inside that context's callback (or after `set_effective_context`).
-#[derive(Clone, Default)]
-pub struct HostCalls {
-    pub metrics: Rc<Metrics>,
 }
 
 fn to_wasm_level(level: LogLevel) -> proxy_wasm::types::LogLevel {
@@ -72,7 +67,7 @@ impl Host for HostCalls {
         let _ = hostcalls::log(to_wasm_level(level), message);
     }
     fn count(&self, metric: Metric, by: u64) {
-        if let Some(id) = self.metrics.ids.borrow().get(&metric) {
+        if let Some(id) = self.metrics.borrow().get(&metric) {
             let _ = hostcalls::increment_metric(*id, i64::try_from(by).unwrap_or(i64::MAX));
         }
     }

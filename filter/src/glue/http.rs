@@ -1,10 +1,11 @@
 //! The HTTP context: one per request stream, handing each callback to `flow`.
 
-use crate::flow::{BodyStep, RequestStep, ResponseBodyStep};
+use crate::flow::{self, BodyStep, RequestStep, ResponseBodyStep};
 use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::Action;
 use std::rc::Rc;
 
+use super::host_calls::HostCalls;
 use super::root::Shared;
 
 pub struct Http {
@@ -22,31 +23,31 @@ impl Drop for Http {
     }
 }
 
+impl Http {
+    /// Hands a callback to the VM's root state, with this stream's host calls and id.
+    fn with<R>(&self, f: impl FnOnce(&mut flow::Root, &HostCalls, u32) -> R) -> R {
+        f(
+            &mut self.shared.root.borrow_mut(),
+            &self.shared.host,
+            self.context_id,
+        )
+    }
+}
+
 impl Context for Http {
     fn on_done(&mut self) -> bool {
-        self.shared
-            .root
-            .borrow_mut()
-            .on_stream_done(self.context_id);
+        self.with(|root, _, id| root.on_stream_done(id));
         true
     }
 
     fn on_grpc_call_response(&mut self, token: u32, status: u32, size: usize) {
-        let (id, host) = (self.context_id, &self.shared.host);
-        let mut root = self.shared.root.borrow_mut();
-        root.on_stream_grpc_answer(host, id, token, status, size);
+        self.with(|root, host, id| root.on_stream_grpc_answer(host, id, token, status, size));
     }
 }
 
 impl HttpContext for Http {
     fn on_http_request_headers(&mut self, _: usize, end_of_stream: bool) -> Action {
-        let (id, host) = (self.context_id, &self.shared.host);
-        match self
-            .shared
-            .root
-            .borrow_mut()
-            .on_request_headers(host, id, end_of_stream)
-        {
+        match self.with(|root, host, id| root.on_request_headers(host, id, end_of_stream)) {
             RequestStep::Continue => Action::Continue,
             RequestStep::Answered
             | RequestStep::HoldForBody
@@ -56,34 +57,20 @@ impl HttpContext for Http {
     }
 
     fn on_http_request_body(&mut self, size: usize, end_of_stream: bool) -> Action {
-        let (id, host) = (self.context_id, &self.shared.host);
-        let mut root = self.shared.root.borrow_mut();
-        body_action(root.on_request_body(host, id, size, end_of_stream))
+        body_action(self.with(|root, host, id| root.on_request_body(host, id, size, end_of_stream)))
     }
 
     fn on_http_request_trailers(&mut self, _: usize) -> Action {
-        body_action(
-            self.shared
-                .root
-                .borrow_mut()
-                .on_request_trailers(self.context_id),
-        )
+        body_action(self.with(|root, _, id| root.on_request_trailers(id)))
     }
 
     fn on_http_response_headers(&mut self, _: usize, _: bool) -> Action {
-        let (id, host) = (self.context_id, &self.shared.host);
-        self.shared.root.borrow_mut().on_response_headers(host, id);
+        self.with(|root, host, id| root.on_response_headers(host, id));
         Action::Continue
     }
 
     fn on_http_response_body(&mut self, size: usize, end_of_stream: bool) -> Action {
-        let (id, host) = (self.context_id, &self.shared.host);
-        match self
-            .shared
-            .root
-            .borrow_mut()
-            .on_response_body(host, id, size, end_of_stream)
-        {
+        match self.with(|root, host, id| root.on_response_body(host, id, size, end_of_stream)) {
             // Streams are never held: Pause makes Envoy buffer, the very thing to avoid.
             ResponseBodyStep::Continue | ResponseBodyStep::CutAt(_) => Action::Continue,
             // Envoy buffers the held body; an answer or a deadline resumes it.

@@ -32,19 +32,22 @@ pub struct Root {
     host: HostCalls,
 }
 
+impl Root {
+    /// Hands a callback to the root state, once a configuration made one.
+    fn with(&self, f: impl FnOnce(&mut flow::Root, &HostCalls)) {
+        if let Some(shared) = &self.shared {
+            f(&mut shared.root.borrow_mut(), &self.host);
+        }
+    }
+}
+
 impl Context for Root {
     fn on_grpc_call_response(&mut self, token: u32, status: u32, size: usize) {
-        if let Some(shared) = &self.shared {
-            let mut root = shared.root.borrow_mut();
-            root.on_root_grpc_answer(&self.host, token, status, size);
-        }
+        self.with(|root, host| root.on_root_grpc_answer(host, token, status, size));
     }
 
     fn on_http_call_response(&mut self, token: u32, headers: usize, size: usize, _: usize) {
-        if let Some(shared) = &self.shared {
-            let mut root = shared.root.borrow_mut();
-            root.on_http_call_answer(&self.host, token, headers, size);
-        }
+        self.with(|root, host| root.on_http_call_answer(host, token, headers, size));
     }
 }
 
@@ -53,7 +56,7 @@ impl RootContext for Root {
         let bytes = self.get_plugin_configuration().unwrap_or_default();
         match Config::from_json(&bytes) {
             Ok(config) => {
-                self.host.metrics.define_all();
+                self.host.define_metrics();
                 self.shared = Some(Rc::new(Shared {
                     root: RefCell::new(flow::Root::new(Rc::new(config))),
                     host: self.host.clone(),
@@ -71,10 +74,8 @@ impl RootContext for Root {
     }
 
     fn on_tick(&mut self) {
-        if let Some(shared) = &self.shared {
-            let mut root = shared.root.borrow_mut();
-            root.on_tick(&self.host, self.serving.get());
-        }
+        let serving = self.serving.get();
+        self.with(|root, host| root.on_tick(host, serving));
     }
 
     fn create_http_context(&self, context_id: u32) -> Option<Box<dyn HttpContext>> {
