@@ -63,3 +63,29 @@ pub trait Host {
 /// A gRPC call the proxy refused to send (no such cluster, ...).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct GrpcNotSent;
+
+/// What the root context needs besides a stream's calls: the JWKS fetches it
+/// sends and the streams it acts for after their own callbacks (a wait for keys
+/// or for the rate-limit service ends, a cut stream is reset).
+pub trait RootHost: Host {
+    /// Later host calls act on stream `context_id`; false when it is gone.
+    fn set_effective_context(&self, context_id: u32) -> bool;
+    /// Sends an HTTP call (no body) through `cluster`; its answer comes back to
+    /// the root with the returned token. `Err` when it could not even be sent.
+    fn dispatch_http(
+        &self,
+        cluster: &str,
+        headers: &[(&str, &str)],
+        timeout_ms: u64,
+    ) -> Result<u32, HttpNotSent>;
+    /// A header of the HTTP call answer being delivered.
+    fn http_call_header(&self, name: &str) -> Option<String>;
+    /// At most `size` bytes of that answer's body.
+    fn http_call_body(&self, size: usize) -> Vec<u8>;
+    /// At most `size` bytes of the gRPC answer being delivered.
+    fn grpc_call_body(&self, size: usize) -> Vec<u8>;
+}
+
+/// An HTTP call the proxy refused to send, with the proxy's reason.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpNotSent(pub String);

@@ -1,6 +1,6 @@
 //! A `Host` that records what the filter did, for the flow tests.
 
-use crate::host::{GrpcNotSent, Host, LogLevel};
+use crate::host::{GrpcNotSent, Host, HttpNotSent, LogLevel, RootHost};
 use crate::metrics::Metric;
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
@@ -35,6 +35,37 @@ pub struct FakeHost {
     pub held: RefCell<Vec<u8>>,
     pub response_resumed: Cell<u32>,
     pub request_resumed: Cell<u32>,
+    /// The context host calls act on (`RootHost::set_effective_context`).
+    pub effective: Cell<Option<u32>>,
+    /// Contexts Envoy has deleted.
+    pub gone: RefCell<Vec<u32>>,
+    /// The context each request resume, reset and local answer acted on.
+    pub resumed_in: RefCell<Vec<Option<u32>>>,
+    pub reset_in: RefCell<Vec<Option<u32>>>,
+    pub sent_in: RefCell<Vec<(Option<u32>, u32)>>,
+    /// HTTP calls sent, in order; the token of call `i` is `HTTP_TOKENS + i`.
+    pub http: RefCell<Vec<HttpCall>>,
+    /// Refuse to send HTTP calls, with this reason.
+    pub http_refused: RefCell<Option<String>>,
+    /// The HTTP call answer being delivered, and how often each part was read.
+    pub call_headers: RefCell<Vec<(String, String)>>,
+    pub call_body: RefCell<Vec<u8>>,
+    pub call_header_reads: Cell<u32>,
+    /// The size asked of each read of the body.
+    pub call_body_reads: RefCell<Vec<usize>>,
+    /// The gRPC answer being delivered, and the sizes asked of it.
+    pub grpc_answer: RefCell<Vec<u8>>,
+    pub grpc_reads: RefCell<Vec<usize>>,
+}
+
+/// HTTP call tokens start here, apart from gRPC call tokens.
+pub const HTTP_TOKENS: u32 = 1000;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpCall {
+    pub cluster: String,
+    pub headers: Vec<(String, String)>,
+    pub timeout_ms: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -136,6 +167,9 @@ impl Host for FakeHost {
     }
     fn replace_request_body(&self, _size: usize, _bytes: &[u8]) {}
     fn send_response(&self, status: u32, headers: &[(&str, &str)], body: &[u8]) {
+        self.sent_in
+            .borrow_mut()
+            .push((self.effective.get(), status));
         *self.sent.borrow_mut() = Some(Sent {
             status,
             headers: headers
@@ -146,9 +180,11 @@ impl Host for FakeHost {
         });
     }
     fn resume_request(&self) {
+        self.resumed_in.borrow_mut().push(self.effective.get());
         self.request_resumed.set(self.request_resumed.get() + 1);
     }
     fn reset_stream(&self) {
+        self.reset_in.borrow_mut().push(self.effective.get());
         self.resets.set(self.resets.get() + 1);
     }
     fn dispatch_grpc(
@@ -184,5 +220,49 @@ impl Host for FakeHost {
     }
     fn resume_response(&self) {
         self.response_resumed.set(self.response_resumed.get() + 1);
+    }
+}
+
+impl RootHost for FakeHost {
+    fn set_effective_context(&self, context_id: u32) -> bool {
+        if self.gone.borrow().contains(&context_id) {
+            return false;
+        }
+        self.effective.set(Some(context_id));
+        true
+    }
+    fn dispatch_http(
+        &self,
+        cluster: &str,
+        headers: &[(&str, &str)],
+        timeout_ms: u64,
+    ) -> Result<u32, HttpNotSent> {
+        if let Some(why) = self.http_refused.borrow().clone() {
+            return Err(HttpNotSent(why));
+        }
+        let mut calls = self.http.borrow_mut();
+        calls.push(HttpCall {
+            cluster: cluster.to_owned(),
+            headers: headers
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            timeout_ms,
+        });
+        Ok(HTTP_TOKENS + calls.len() as u32 - 1)
+    }
+    fn http_call_header(&self, name: &str) -> Option<String> {
+        self.call_header_reads.set(self.call_header_reads.get() + 1);
+        get(&self.call_headers, name)
+    }
+    fn http_call_body(&self, size: usize) -> Vec<u8> {
+        self.call_body_reads.borrow_mut().push(size);
+        let body = self.call_body.borrow();
+        body.get(..size).unwrap_or(&body).to_vec()
+    }
+    fn grpc_call_body(&self, size: usize) -> Vec<u8> {
+        self.grpc_reads.borrow_mut().push(size);
+        let body = self.grpc_answer.borrow();
+        body.get(..size).unwrap_or(&body).to_vec()
     }
 }

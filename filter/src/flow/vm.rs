@@ -4,7 +4,7 @@
 //! Each worker fetches a remote JWKS on its own, from its first request on: with
 //! W workers the issuer sees W fetches per refresh period and at most W
 //! kid-triggered refetches per 30 s.
-//! Fetches are dispatched by the root context only (see `glue::root`), so a
+//! Fetches are dispatched by the root only (see `flow::root`), so a
 //! request that goes away cannot take a fetch's answer with it.
 
 use crate::config::Config;

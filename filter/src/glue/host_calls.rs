@@ -1,27 +1,29 @@
-//! `Host` backed by proxy-wasm host calls for the stream whose callback is running.
+//! `Host` and `RootHost` backed by proxy-wasm host calls.
 
-use crate::host::{GrpcNotSent, Host, LogLevel};
+use crate::host::{GrpcNotSent, Host, HttpNotSent, LogLevel, RootHost};
 use crate::metrics::Metric;
 use proxy_wasm::hostcalls;
-use proxy_wasm::types::{BufferType, MapType};
+use proxy_wasm::types::{BufferType, MapType, MetricType};
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::rc::Rc;
-
-use super::root::Metrics;
+use std::time::Duration;
 
 /// Host calls act on the context the proxy is calling into, so this value is only
 /// meaningful inside that context's callback (or after `set_effective_context`).
+#[derive(Clone, Default)]
 pub struct HostCalls {
-    pub metrics: Rc<Metrics>,
-    /// gRPC calls sent through this value: when the root sends one for a
-    /// stream, the answer comes to the root, which routes it by these tokens.
-    pub dispatched: std::cell::RefCell<Vec<u32>>,
+    /// Counter ids, defined once per VM; Envoy aggregates same-named counters across workers.
+    metrics: Rc<RefCell<HashMap<Metric, u32>>>,
 }
 
 impl HostCalls {
-    pub fn new(metrics: Rc<Metrics>) -> HostCalls {
-        HostCalls {
-            metrics,
-            dispatched: std::cell::RefCell::new(Vec::new()),
+    pub fn define_metrics(&self) {
+        let mut ids = self.metrics.borrow_mut();
+        for m in Metric::all() {
+            if let Ok(id) = hostcalls::define_metric(MetricType::Counter, &m.name()) {
+                ids.insert(m, id);
+            }
         }
     }
 }
@@ -37,17 +39,6 @@ fn to_wasm_level(level: LogLevel) -> proxy_wasm::types::LogLevel {
     }
 }
 
-pub fn log(level: LogLevel, message: &str) {
-    let _ = hostcalls::log(to_wasm_level(level), message);
-}
-
-pub fn now_ms() -> u64 {
-    hostcalls::get_current_time()
-        .ok()
-        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-}
-
 /// Header values may hold bytes that are not UTF-8 (obs-text); the SDK's `String`
 /// getters panic on those, so values are read as bytes and converted lossily.
 /// (Names are tokens Envoy has validated, so the SDK's map getter is safe for them.)
@@ -58,15 +49,27 @@ fn header(map: MapType, name: &str) -> Option<String> {
         .map(|v| String::from_utf8_lossy(&v).into_owned())
 }
 
+fn buffer(buffer: BufferType, size: usize) -> Vec<u8> {
+    hostcalls::get_buffer(buffer, 0, size)
+        .ok()
+        .flatten()
+        .unwrap_or_default()
+}
+
 impl Host for HostCalls {
     fn now_ms(&self) -> u64 {
-        now_ms()
+        hostcalls::get_current_time()
+            .ok()
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
     }
     fn log(&self, level: LogLevel, message: &str) {
-        log(level, message);
+        let _ = hostcalls::log(to_wasm_level(level), message);
     }
     fn count(&self, metric: Metric, by: u64) {
-        self.metrics.increment(metric, by);
+        if let Some(id) = self.metrics.borrow().get(&metric) {
+            let _ = hostcalls::increment_metric(*id, i64::try_from(by).unwrap_or(i64::MAX));
+        }
     }
     fn fill_random(&self, buf: &mut [u8]) -> bool {
         getrandom::getrandom(buf).is_ok()
@@ -85,10 +88,7 @@ impl Host for HostCalls {
         let _ = hostcalls::set_map_value(MapType::HttpRequestHeaders, name, value);
     }
     fn request_body(&self, size: usize) -> Vec<u8> {
-        hostcalls::get_buffer(BufferType::HttpRequestBody, 0, size)
-            .ok()
-            .flatten()
-            .unwrap_or_default()
+        buffer(BufferType::HttpRequestBody, size)
     }
     fn response_header(&self, name: &str) -> Option<String> {
         header(MapType::HttpResponseHeaders, name)
@@ -97,10 +97,7 @@ impl Host for HostCalls {
         let _ = hostcalls::set_map_value(MapType::HttpResponseHeaders, name, value);
     }
     fn response_body(&self, size: usize) -> Vec<u8> {
-        hostcalls::get_buffer(BufferType::HttpResponseBody, 0, size)
-            .ok()
-            .flatten()
-            .unwrap_or_default()
+        buffer(BufferType::HttpResponseBody, size)
     }
     fn replace_response_body(&self, size: usize, bytes: &[u8]) {
         let _ = hostcalls::set_buffer(BufferType::HttpResponseBody, 0, size, bytes);
@@ -128,30 +125,55 @@ impl Host for HostCalls {
         // Envoy registers the call on the root context, so it outlives this
         // stream (a token charge sent as the stream ends is not cancelled); the
         // SDK hands the answer to the context that was active when it was sent.
-        let token = hostcalls::dispatch_grpc_call(
+        hostcalls::dispatch_grpc_call(
             cluster,
             service,
             method,
             Vec::new(),
             Some(message),
-            std::time::Duration::from_millis(timeout_ms),
+            Duration::from_millis(timeout_ms),
         )
-        .map_err(|_| GrpcNotSent)?;
-        self.dispatched.borrow_mut().push(token);
-        Ok(token)
+        .map_err(|_| GrpcNotSent)
     }
     fn held_response_body(&self) -> Vec<u8> {
         // While the filter holds the response, Envoy hands out (and lets it
         // modify) the whole buffered body, not just the last chunk.
-        hostcalls::get_buffer(BufferType::HttpResponseBody, 0, i32::MAX as usize)
-            .ok()
-            .flatten()
-            .unwrap_or_default()
+        buffer(BufferType::HttpResponseBody, i32::MAX as usize)
     }
     fn replace_held_response_body(&self, size: usize, bytes: &[u8]) {
         let _ = hostcalls::set_buffer(BufferType::HttpResponseBody, 0, size, bytes);
     }
     fn resume_response(&self) {
         let _ = hostcalls::resume_http_response();
+    }
+}
+
+impl RootHost for HostCalls {
+    fn set_effective_context(&self, context_id: u32) -> bool {
+        hostcalls::set_effective_context(context_id).is_ok()
+    }
+    fn dispatch_http(
+        &self,
+        cluster: &str,
+        headers: &[(&str, &str)],
+        timeout_ms: u64,
+    ) -> Result<u32, HttpNotSent> {
+        hostcalls::dispatch_http_call(
+            cluster,
+            headers.to_vec(),
+            None,
+            Vec::new(),
+            Duration::from_millis(timeout_ms),
+        )
+        .map_err(|status| HttpNotSent(format!("{status:?}")))
+    }
+    fn http_call_header(&self, name: &str) -> Option<String> {
+        header(MapType::HttpCallResponseHeaders, name)
+    }
+    fn http_call_body(&self, size: usize) -> Vec<u8> {
+        buffer(BufferType::HttpCallResponseBody, size)
+    }
+    fn grpc_call_body(&self, size: usize) -> Vec<u8> {
+        buffer(BufferType::GrpcReceiveBuffer, size)
     }
 }

@@ -1,9 +1,8 @@
-//! The proxy-wasm layer: root and HTTP contexts that hand every decision to the
-//! plain modules. Built only for the module Envoy loads (`wasm32-wasip1`).
+//! The proxy-wasm layer: root and HTTP contexts that translate each callback
+//! into a `flow::Root` call; every decision is made there. Built only for the module Envoy loads (`wasm32-wasip1`).
 
 mod host_calls;
 mod http;
-mod limits;
 mod root;
 
 use proxy_wasm::traits::RootContext;
@@ -15,7 +14,7 @@ proxy_wasm::main! {{
     std::panic::set_hook(Box::new(|info| {
         let _ = proxy_wasm::hostcalls::log(LogLevel::Critical, &format!("toolguard: panic: {info}"));
     }));
-    proxy_wasm::set_root_context(|context_id| -> Box<dyn RootContext> {
-        Box::new(root::Root::new(context_id))
+    proxy_wasm::set_root_context(|_| -> Box<dyn RootContext> {
+        Box::<root::Root>::default()
     });
 }}

@@ -262,7 +262,7 @@ impl JwksCache {
 }
 
 /// Whether a fetched JWKS of `body_size` bytes is refused before it is read:
-/// over [`MAX_JWKS_BYTES`] the glue copies none of it into the VM, reports the
+/// over [`MAX_JWKS_BYTES`] the root copies none of it into the VM, reports the
 /// fetch as failed, and logs this error, which names the size the endpoint
 /// sent (the parser would only ever see the bytes copied).
 pub fn refuse_oversized(body_size: usize) -> Result<(), JwksError> {
