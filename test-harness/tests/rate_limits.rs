@@ -269,11 +269,15 @@ fn the_tokens_a_stream_reports_are_charged_when_it_ends() {
     let envoy = start(&agent, rls.addr(), json!({}));
     assert_eq!(stream(&envoy, &token("alice")).status, 200);
     assert_counter(&envoy, "toolguard.tokens.charged", 442);
-    let charge = rls
-        .requests()
-        .into_iter()
-        .find(|r| r.hits_addend == 442)
-        .expect("a charge of 442 tokens");
+    // Counted when the call is sent: it may reach the service a little later.
+    let deadline = Instant::now() + WAIT;
+    let charge = loop {
+        if let Some(c) = rls.requests().into_iter().find(|r| r.hits_addend == 442) {
+            break c;
+        }
+        assert!(Instant::now() < deadline, "no charge of 442 tokens arrived");
+        std::thread::sleep(Duration::from_millis(20));
+    };
     assert_eq!(
         descriptors(&charge),
         [(
