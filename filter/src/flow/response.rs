@@ -302,6 +302,7 @@ impl ResponseState {
         let mut first = true;
         loop {
             let result = guard.on_chunk(input, end_of_stream);
+            let sent = result.sent(input);
             input = &[];
             if first && result.unchanged {
                 // `unchanged` implies `Verdict::Continue`: the whole input went out.
@@ -311,10 +312,10 @@ impl ResponseState {
             first = false;
             count_tools(host, result.tools_allowed, result.tools_denied);
             let base = output.len();
-            if output.is_empty() {
+            if output.is_empty() && !result.unchanged {
                 output = result.output;
             } else {
-                output.extend_from_slice(&result.output);
+                output.extend_from_slice(sent);
             }
             let (names, frame_start) = match result.verdict {
                 Verdict::Continue | Verdict::Closed => return (Output::Bytes(output), Policed::Go),
