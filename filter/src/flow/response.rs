@@ -2,7 +2,7 @@
 //! flows, rewriting each chunk in place; everything else passes untouched.
 
 use super::limits::{self, Charge, Decision, RequestFacts, Sent};
-use super::request::{Identity, RequestState};
+use super::request::{first_value, Identity, RequestState};
 use crate::agentcore::{self, Caller};
 use crate::config::RateLimitsConfig;
 use crate::config::{AgentCoreConfig, Config};
@@ -129,9 +129,14 @@ fn refusal_event(decision: &Decision, names: &[String]) -> Vec<u8> {
 }
 
 /// The client sees its own session id back, never the one bound to its subject.
-fn unbind_session(host: &dyn Host, ac: &AgentCoreConfig, request: &RequestState) {
+fn unbind_session(
+    host: &dyn Host,
+    headers: &[(String, String)],
+    ac: &AgentCoreConfig,
+    request: &RequestState,
+) {
     let name = "x-amzn-bedrock-agentcore-runtime-session-id";
-    let Some(value) = host.response_header(name) else {
+    let Some(value) = first_value(headers, name) else {
         return;
     };
     let token = request.identity.as_ref().and_then(|i| i.token.as_ref());
@@ -149,8 +154,14 @@ fn media_type_is(content_type: &str, media: &str) -> bool {
 impl ResponseState {
     /// `on_http_response_headers`.
     pub fn on_headers(&mut self, host: &dyn Host, config: &Config, request: &RequestState) {
+        // Read in one host call, only when something here looks at them.
+        let headers = if config.agentcore.is_some() || config.tools.is_some() {
+            host.response_headers()
+        } else {
+            Vec::new()
+        };
         if let Some(ac) = &config.agentcore {
-            unbind_session(host, ac, request);
+            unbind_session(host, &headers, ac, request);
         }
         if let Some(h) = &request.limit_headers {
             for (name, value) in h.pairs() {
@@ -170,14 +181,14 @@ impl ResponseState {
         let Some(allowlist) = request.identity.as_ref().and_then(|i| i.allowlist.clone()) else {
             return;
         };
-        if request.websocket && super::websocket::upgraded(host) {
+        if request.websocket && super::websocket::upgraded(&headers) {
             self.mode = Mode::WebSocket(Box::new(MessageGuard::new(
                 allowlist,
                 tools.max_frame_bytes,
             )));
             return;
         }
-        let content_type = host.response_header("content-type").unwrap_or_default();
+        let content_type = first_value(&headers, "content-type").unwrap_or_default();
         if request.lists_tools && media_type_is(&content_type, "application/json") {
             host.set_response_header("content-length", None);
             self.mode = Mode::ToolsList {
@@ -189,7 +200,7 @@ impl ResponseState {
         if !media_type_is(&content_type, "text/event-stream") {
             return;
         }
-        let encoding = host.response_header("content-encoding").unwrap_or_default();
+        let encoding = first_value(&headers, "content-encoding").unwrap_or_default();
         if !encoding.is_empty() && !encoding.trim().eq_ignore_ascii_case("identity") {
             // The error event replaces the body as plain text; a client must not try
             // to decode it as the encoding the upstream announced.
