@@ -77,10 +77,10 @@ fn frame_aligned_chunks(body: &[u8], size: usize) -> Vec<&[u8]> {
     let mut start = 0;
     while start < body.len() {
         let mut end = (start + size).min(body.len());
-        while end < body.len() && !body[..end].ends_with(b"\n\n") {
+        while end < body.len() && !body.get(..end).unwrap_or_default().ends_with(b"\n\n") {
             end += 1;
         }
-        chunks.push(&body[start..end]);
+        chunks.push(body.get(start..end).unwrap_or_default());
         start = end;
     }
     chunks

@@ -122,6 +122,8 @@ fn guard(
                 true
             }
             Verdict::Closed => panic!("Closed before any cut"),
+            // Only a guard charging tools (rate limits) stops for a charge.
+            Verdict::Charge { .. } => panic!("Charge from a guard that charges nothing"),
         };
         assert_eq!(g.is_closed(), cut_now);
         assert!(g.held_bytes() <= max, "held {} > {max}", g.held_bytes());
@@ -245,5 +247,7 @@ fuzz_target!(|data: &[u8]| {
             assert_eq!(before, prefix(k));
             assert!(k < whole.len(), "the denied frame is missing");
         }
+        // Only the flow cuts for a rate limit (StreamGuard::close), never the guard.
+        Some(CutReason::OverLimit { name }) => panic!("over-limit cut of {name:?} with no limits"),
     }
 });
