@@ -29,6 +29,7 @@ pub trait Host {
     fn request_body(&self, size: usize) -> Vec<u8>;
 
     fn response_header(&self, name: &str) -> Option<String>;
+    fn response_headers(&self) -> Vec<(String, String)>;
     fn set_response_header(&self, name: &str, value: Option<&str>);
     /// The current response body chunk (`size` bytes, as the callback announced).
     fn response_body(&self, size: usize) -> Vec<u8>;

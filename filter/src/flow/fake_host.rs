@@ -56,6 +56,8 @@ pub struct FakeHost {
     /// The gRPC answer being delivered, and the sizes asked of it.
     pub grpc_answer: RefCell<Vec<u8>>,
     pub grpc_reads: RefCell<Vec<usize>>,
+    /// Each clock and header read, in order: in Envoy each is a host call.
+    pub reads: RefCell<Vec<&'static str>>,
 }
 
 /// HTTP call tokens start here, apart from gRPC call tokens.
@@ -92,7 +94,11 @@ impl FakeHost {
     }
 
     pub fn request_value(&self, name: &str) -> Option<String> {
-        self.request_header(name)
+        get(&self.request, name)
+    }
+
+    fn read(&self, what: &'static str) {
+        self.reads.borrow_mut().push(what);
     }
 
     pub fn sent_json(&self) -> serde_json::Value {
@@ -125,6 +131,7 @@ fn set(map: &RefCell<Vec<(String, String)>>, name: &str, value: Option<&str>) {
 
 impl Host for FakeHost {
     fn now_ms(&self) -> u64 {
+        self.read("now_ms");
         self.now_ms.get()
     }
     fn log(&self, _level: LogLevel, message: &str) {
@@ -140,9 +147,11 @@ impl Host for FakeHost {
         !self.no_randomness.get()
     }
     fn request_header(&self, name: &str) -> Option<String> {
+        self.read("request_header");
         get(&self.request, name)
     }
     fn request_headers(&self) -> Vec<(String, String)> {
+        self.read("request_headers");
         self.request.borrow().clone()
     }
     fn set_request_header(&self, name: &str, value: Option<&str>) {
@@ -153,7 +162,12 @@ impl Host for FakeHost {
         body.get(..size).unwrap_or(&body).to_vec()
     }
     fn response_header(&self, name: &str) -> Option<String> {
+        self.read("response_header");
         get(&self.response, name)
+    }
+    fn response_headers(&self) -> Vec<(String, String)> {
+        self.read("response_headers");
+        self.response.borrow().clone()
     }
     fn set_response_header(&self, name: &str, value: Option<&str>) {
         set(&self.response, name, value);

@@ -84,7 +84,7 @@ pub struct RequestState {
 }
 
 /// The first value of `name` (as the proxy's own lookup gives it).
-fn first_value(headers: &[(String, String)], name: &str) -> Option<String> {
+pub(super) fn first_value(headers: &[(String, String)], name: &str) -> Option<String> {
     headers
         .iter()
         .find(|(k, _)| k.eq_ignore_ascii_case(name))
@@ -110,7 +110,7 @@ impl RequestState {
             host.set_request_header("accept-encoding", None);
             self.headers
                 .retain(|(k, _)| !k.eq_ignore_ascii_case("accept-encoding"));
-            self.websocket = websocket::is_upgrade(host);
+            self.websocket = websocket::is_upgrade(&self.headers);
             if self.websocket {
                 websocket::shape_upgrade(host);
             }
@@ -138,12 +138,12 @@ impl RequestState {
             return self.answer(host, answers::missing_token());
         };
         self.found = Some(found);
-        self.authenticate(host, vm, false)
+        self.authenticate(host, vm, self.arrived_ms, false)
     }
 
     /// Called again when keys the request waited for arrived (or a kid refetch ended).
     pub fn on_keys(&mut self, host: &dyn Host, vm: &mut Vm) -> RequestStep {
-        self.authenticate(host, vm, true)
+        self.authenticate(host, vm, host.now_ms(), true)
     }
 
     /// The wait for keys is over. A provider that has keys was being refetched for
@@ -165,11 +165,17 @@ impl RequestState {
         )
     }
 
-    fn authenticate(&mut self, host: &dyn Host, vm: &mut Vm, after_refetch: bool) -> RequestStep {
+    /// `now_ms`: the clock as the caller last read it (each read is a host call).
+    fn authenticate(
+        &mut self,
+        host: &dyn Host,
+        vm: &mut Vm,
+        now_ms: u64,
+        after_refetch: bool,
+    ) -> RequestStep {
         let Some(found) = self.found.clone() else {
             return self.answer(host, answers::invalid_token(Reason::Malformed));
         };
-        let now_ms = host.now_ms();
         let outcome = vm.authenticate(&found, now_ms, self.arrived_ms);
         match outcome {
             Outcome::Verified { token, .. } => {

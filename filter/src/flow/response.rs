@@ -2,7 +2,7 @@
 //! flows, rewriting each chunk in place; everything else passes untouched.
 
 use super::limits::{self, Charge, Decision, RequestFacts, Sent};
-use super::request::{Identity, RequestState};
+use super::request::{first_value, Identity, RequestState};
 use crate::agentcore::{self, Caller};
 use crate::config::RateLimitsConfig;
 use crate::config::{AgentCoreConfig, Config};
@@ -181,9 +181,14 @@ fn refusal_event(decision: &Decision, names: &[String]) -> Vec<u8> {
 }
 
 /// The client sees its own session id back, never the one bound to its subject.
-fn unbind_session(host: &dyn Host, ac: &AgentCoreConfig, request: &RequestState) {
+fn unbind_session(
+    host: &dyn Host,
+    headers: &[(String, String)],
+    ac: &AgentCoreConfig,
+    request: &RequestState,
+) {
     let name = "x-amzn-bedrock-agentcore-runtime-session-id";
-    let Some(value) = host.response_header(name) else {
+    let Some(value) = first_value(headers, name) else {
         return;
     };
     let token = request.identity.as_ref().and_then(|i| i.token.as_ref());
@@ -201,8 +206,14 @@ fn media_type_is(content_type: &str, media: &str) -> bool {
 impl ResponseState {
     /// `on_http_response_headers`.
     pub fn on_headers(&mut self, host: &dyn Host, config: &Config, request: &RequestState) {
+        // Read in one host call, only when something here looks at them.
+        let headers = if config.agentcore.is_some() || config.tools.is_some() {
+            host.response_headers()
+        } else {
+            Vec::new()
+        };
         if let Some(ac) = &config.agentcore {
-            unbind_session(host, ac, request);
+            unbind_session(host, &headers, ac, request);
         }
         if let Some(h) = &request.limit_headers {
             for (name, value) in h.pairs() {
@@ -222,7 +233,7 @@ impl ResponseState {
         let Some(allowlist) = request.identity.as_ref().and_then(|i| i.allowlist.clone()) else {
             return;
         };
-        if request.websocket && super::websocket::upgraded(host) {
+        if request.websocket && super::websocket::upgraded(&headers) {
             let mut guard = MessageGuard::new(allowlist, tools.max_frame_bytes);
             if self
                 .limits
@@ -234,7 +245,7 @@ impl ResponseState {
             self.mode = Mode::WebSocket(Box::new(guard));
             return;
         }
-        let content_type = host.response_header("content-type").unwrap_or_default();
+        let content_type = first_value(&headers, "content-type").unwrap_or_default();
         if request.lists_tools && media_type_is(&content_type, "application/json") {
             host.set_response_header("content-length", None);
             self.mode = Mode::ToolsList {
@@ -246,7 +257,7 @@ impl ResponseState {
         if !media_type_is(&content_type, "text/event-stream") {
             return;
         }
-        let encoding = host.response_header("content-encoding").unwrap_or_default();
+        let encoding = first_value(&headers, "content-encoding").unwrap_or_default();
         if !encoding.is_empty() && !encoding.trim().eq_ignore_ascii_case("identity") {
             // The error event replaces the body as plain text; a client must not try
             // to decode it as the encoding the upstream announced.
@@ -356,6 +367,7 @@ impl ResponseState {
                 Mode::WebSocket(guard) => super::websocket::step(guard, host, input),
                 _ => return (Output::Unchanged, Policed::Go),
             };
+            let this_input = input;
             input = &[];
             count_tools(host, step.tools_allowed, step.tools_denied);
             if first && step.unchanged && step.kind == StepKind::Go {
@@ -363,8 +375,11 @@ impl ResponseState {
             }
             first = false;
             let base = output.len();
-            if output.is_empty() {
+            if output.is_empty() && !step.unchanged {
                 output = step.output;
+            } else if step.unchanged {
+                // The guard sent its input as it is (and kept no copy of it).
+                output.extend_from_slice(this_input);
             } else {
                 output.extend_from_slice(&step.output);
             }

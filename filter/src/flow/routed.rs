@@ -56,6 +56,9 @@ impl Host for Routed<'_> {
     fn response_header(&self, name: &str) -> Option<String> {
         self.host.response_header(name)
     }
+    fn response_headers(&self) -> Vec<(String, String)> {
+        self.host.response_headers()
+    }
     fn set_response_header(&self, name: &str, value: Option<&str>) {
         self.host.set_response_header(name, value);
     }

@@ -242,6 +242,53 @@ fn spoofed_custom_headers_are_removed_and_claims_mapped() {
     assert!(session.len() >= 33, "{session}");
 }
 
+/// Each read is a host call in Envoy: a request with a cached token reads the
+/// request headers and the clock once, its response the headers once, however
+/// many of them the configuration looks at.
+#[test]
+#[wasm_bindgen_test]
+fn a_cached_token_request_reads_its_headers_and_the_clock_once() {
+    let mut vm =
+        vm(r#","tools":{"default":["*"]},"agentcore":{"claims_to_headers":{"iss":"User-Iss"}}"#);
+    let auth = bearer(A2_TOKEN);
+    let headers = [
+        (":path", "/x"),
+        (":method", "POST"),
+        ("authorization", auth.as_str()),
+        ("upgrade", "h2c"),
+        ("accept-encoding", "gzip"),
+    ];
+    for round in ["verified", "cached"] {
+        let host = FakeHost::with_request(&headers);
+        host.now_ms.set(A2_NOW_MS);
+        let mut request = RequestState::default();
+        assert_eq!(
+            request.on_headers(&host, &mut vm, true),
+            RequestStep::Continue,
+            "{round}"
+        );
+        assert_eq!(
+            *host.reads.borrow(),
+            ["request_headers", "now_ms"],
+            "{round}"
+        );
+        host.reads.borrow_mut().clear();
+        *host.response.borrow_mut() = vec![
+            (":status".into(), "200".into()),
+            ("content-type".into(), "text/event-stream".into()),
+            ("content-encoding".into(), "identity".into()),
+            (
+                "x-amzn-bedrock-agentcore-runtime-session-id".into(),
+                host.request_value("x-amzn-bedrock-agentcore-runtime-session-id")
+                    .unwrap(),
+            ),
+        ];
+        let mut response = ResponseState::default();
+        response.on_headers(&host, &vm.config, &request);
+        assert_eq!(*host.reads.borrow(), ["response_headers"], "{round}");
+    }
+}
+
 fn policed(extra: &str, response_headers: &[(&str, &str)]) -> (FakeHost, ResponseState) {
     let mut vm = vm(extra);
     let host = FakeHost::with_request(&[(":path", "/ping")]);

@@ -8,8 +8,8 @@ use crate::websocket::{CloseReason, MessageGuard, WsVerdict};
 
 /// Whether the request asks for a WebSocket (RFC 6455 §4.1: `Upgrade: websocket`,
 /// a token list compared case-insensitively).
-pub fn is_upgrade(host: &dyn Host) -> bool {
-    host.request_header("upgrade").is_some_and(|v| {
+pub fn is_upgrade(request_headers: &[(String, String)]) -> bool {
+    super::request::first_value(request_headers, "upgrade").is_some_and(|v| {
         v.split(',')
             .any(|t| t.trim().eq_ignore_ascii_case("websocket"))
     })
@@ -22,9 +22,8 @@ pub fn shape_upgrade(host: &dyn Host) {
 }
 
 /// Whether the upstream accepted the upgrade.
-pub fn upgraded(host: &dyn Host) -> bool {
-    host.response_header(":status")
-        .is_some_and(|s| s.trim() == "101")
+pub fn upgraded(response_headers: &[(String, String)]) -> bool {
+    super::request::first_value(response_headers, ":status").is_some_and(|s| s.trim() == "101")
 }
 
 /// One chunk of upgraded response bytes through the guard, in the terms the

@@ -93,6 +93,13 @@ impl Host for HostCalls {
     fn response_header(&self, name: &str) -> Option<String> {
         header(MapType::HttpResponseHeaders, name)
     }
+    fn response_headers(&self) -> Vec<(String, String)> {
+        hostcalls::get_map_bytes(MapType::HttpResponseHeaders)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(k, v)| (k, String::from_utf8_lossy(&v).into_owned()))
+            .collect()
+    }
     fn set_response_header(&self, name: &str, value: Option<&str>) {
         let _ = hostcalls::set_map_value(MapType::HttpResponseHeaders, name, value);
     }

@@ -266,6 +266,28 @@ impl Framer {
         self.scan = to;
     }
 
+    /// [`Framer::skip`], giving the bytes skipped. When they start the buffer
+    /// and are most of it, they are moved out and only the rest is copied into
+    /// a new buffer: the fast path's output usually costs no copy of its own.
+    pub fn take(&mut self, len: usize) -> Vec<u8> {
+        let len = len.min(self.unread().len());
+        let rest_len = self.unread().len().saturating_sub(len);
+        if self.frame_start > 0 || len == 0 || rest_len > len {
+            let out = self.unread().get(..len).unwrap_or_default().to_vec();
+            self.skip(len);
+            return out;
+        }
+        // Room for the next chunk too, so the next push does not copy the rest again.
+        let mut rest = Vec::with_capacity(self.buf.capacity());
+        rest.extend_from_slice(self.buf.get(len..).unwrap_or_default());
+        let mut out = std::mem::replace(&mut self.buf, rest);
+        out.truncate(len);
+        self.frame_start = 0;
+        self.line_start = 0;
+        self.scan = 0;
+        out
+    }
+
     pub fn max_frame_bytes(&self) -> usize {
         self.max_frame_bytes
     }

@@ -59,16 +59,29 @@ pub enum Verdict {
 /// What to do with one body chunk.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ChunkResult {
-    /// The bytes to send downstream in place of the chunk.
+    /// The bytes to send downstream in place of the chunk; empty when
+    /// `unchanged` (see [`ChunkResult::sent`]).
     pub output: Vec<u8>,
-    /// True when `output` is the chunk itself, byte for byte (nothing was held
-    /// before or after it, nothing rewritten): the glue need not replace it.
+    /// True when what goes out is the chunk itself, byte for byte (nothing was
+    /// held before or after it, nothing rewritten): the glue need not replace
+    /// it, so the guard does not copy it either.
     pub unchanged: bool,
     /// Tool calls forwarded, each counted once (see `count_new_calls`).
     pub tools_allowed: u32,
     /// Tool-call frames refused (0 or 1: the first refusal ends the stream).
     pub tools_denied: u32,
     pub verdict: Verdict,
+}
+
+impl ChunkResult {
+    /// What goes out in place of `chunk`, the chunk the result is for.
+    pub fn sent<'a>(&'a self, chunk: &'a [u8]) -> &'a [u8] {
+        if self.unchanged {
+            chunk
+        } else {
+            &self.output
+        }
+    }
 }
 
 /// Rewrites an allowed frame before it goes out; `None` keeps it as it is.
@@ -189,16 +202,19 @@ impl StreamGuard {
             return result;
         }
         let held_before = self.framer.held();
-        result
-            .output
-            .reserve(chunk.len().saturating_add(held_before));
+        if held_before == 0 && self.fast_path_applies() && self.passes_whole(chunk, end_of_stream) {
+            // The common case of a stream flushed frame by frame: the chunk is
+            // searched where it lies, never copied.
+            result.unchanged = true;
+            return result;
+        }
         self.framer.push(chunk);
         let mut rewritten = false;
         loop {
-            let step = if self.slow_frame || !self.fast_path || !self.framer.at_frame_start() {
-                self.slow_step(&mut result, &mut rewritten, end_of_stream)
-            } else {
+            let step = if self.fast_path_applies() {
                 self.fast_step(&mut result, end_of_stream)
+            } else {
+                self.slow_step(&mut result, &mut rewritten, end_of_stream)
             };
             match step {
                 Step::More => {}
@@ -221,8 +237,30 @@ impl StreamGuard {
                 && self.framer.held() == 0
                 && !rewritten
                 && result.verdict == Verdict::Continue;
+            if result.unchanged {
+                // The same answer whichever path found it (`tests::fast_path`).
+                result.output = Vec::new();
+            }
         }
         result
+    }
+
+    /// The next bytes start a frame that the fast path may hand out unparsed.
+    fn fast_path_applies(&self) -> bool {
+        self.fast_path && !self.slow_frame && self.framer.at_frame_start()
+    }
+
+    /// True if `chunk`, arriving at a frame start with nothing held, is whole
+    /// frames without a suspect, none over the limit: what [`Self::fast_step`]
+    /// would hand out in one piece, leaving nothing held.
+    fn passes_whole(&self, chunk: &[u8], eos: bool) -> bool {
+        if first_suspect(chunk, 0).is_some() {
+            return false;
+        }
+        let limit = self.framer.max_frame_bytes();
+        let ends_frames = eos || last_frame_end(chunk, 0, chunk.len(), eos) == Some(chunk.len());
+        ends_frames
+            && (chunk.len() <= limit || longest_run_of_frames_within(chunk, limit, eos).is_none())
     }
 
     /// One frame through the full parser.
@@ -300,9 +338,14 @@ impl StreamGuard {
                 return Step::TooLarge(limit);
             }
         }
-        result.output.extend_from_slice(frames);
         let rest = unread.len().saturating_sub(end);
-        self.framer.skip(end);
+        if result.output.is_empty() {
+            // Usually the whole output: the framer's bytes are moved out, not copied.
+            result.output = self.framer.take(end);
+        } else {
+            result.output.extend_from_slice(frames);
+            self.framer.skip(end);
+        }
         if suspect.is_some() {
             self.slow_frame = true;
             self.searched = 0;

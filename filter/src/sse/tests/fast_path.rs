@@ -26,7 +26,7 @@ fn agree(list: &Allowlist, max: usize, chunks: &[&[u8]], what: &dyn Fn() -> Stri
         }
         assert_eq!(fast.held_bytes(), full.held_bytes(), "{} chunk {i}", what());
         if a.unchanged {
-            assert_eq!(&a.output[..], *chunk, "{} chunk {i}", what());
+            assert!(a.output.is_empty(), "{} chunk {i}", what());
         }
     }
 }

@@ -79,9 +79,9 @@ pub fn run_rewriting(
         let r = guard.on_chunk(chunk, i + 1 == chunks.len());
         if out.cut {
             assert_eq!(r.verdict, Verdict::Closed);
-            assert!(r.output.is_empty());
+            assert!(r.output.is_empty() && !r.unchanged);
         }
-        out.output.extend_from_slice(&r.output);
+        out.output.extend_from_slice(r.sent(chunk));
         out.allowed += r.tools_allowed;
         out.denied += r.tools_denied;
         out.cut |= matches!(r.verdict, Verdict::Cut(_));
