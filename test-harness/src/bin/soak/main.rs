@@ -66,7 +66,7 @@ use test_harness::{paths, BodyEnd, Bootstrap, Chunking, JwksMode, MockAgent, Moc
 /// The event-stream reader of the real-Envoy tests, written from the SPEC
 /// without the filter's code: frames and where tool calls start.
 #[allow(dead_code)]
-#[path = "../../tests/common/sse.rs"]
+#[path = "../../../tests/common/sse.rs"]
 mod sse;
 
 const USAGE: &str = "usage: soak MINUTES [--workers N] [--seed N] [--envoy-workers N]
