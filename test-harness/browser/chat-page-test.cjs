@@ -1,5 +1,5 @@
 // scripts/chat-page-test's browser half: drives the demo's chat page
-// (test-harness/src/demo/page.html, served by Envoy at /) in headless Chromium
+// (test-harness/src/bin/demo/page.html, served by Envoy at /) in headless Chromium
 // and checks what the page shows:
 //   1. analyst, an allowed tool (search_filings): the answer streams in (at
 //      least two different intermediate states of the answer element are seen
@@ -21,7 +21,7 @@
 const fs = require("fs");
 const { chromium } = require("playwright-core");
 
-// The demo agent's script for each prompt (test-harness/src/demo/runtime.rs, `plan`).
+// The demo agent's script for each prompt (test-harness/src/bin/demo/script.rs, `plan`).
 const SEARCH = {
   prompt: "Find the latest annual filing for ACME",
   tool: "search_filings",

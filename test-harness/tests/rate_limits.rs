@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use test_harness::client::{self, Response};
-use test_harness::{paths, Bootstrap, Envoy, Key, MockAgent, Reply, Token};
+use test_harness::{paths, Envoy, MockAgent, Reply};
 use toolguard::ratelimit::proto::{Code, RateLimitRequest};
 
 use common::{assert_counter, assert_no_wasm_panic, provider_with_roles};
@@ -49,20 +49,12 @@ fn service(extra: Value) -> Value {
 }
 
 fn start(agent: &MockAgent, rls: SocketAddr, service_fields: Value) -> Envoy {
-    Bootstrap::new()
-        .plugin_config_json(&config(service(service_fields)))
-        .upstream(agent.addr())
-        .grpc_cluster("ratelimit", rls)
-        .component_log_level("wasm", "debug")
-        .start()
-        .unwrap_or_else(|e| panic!("{e}"))
+    let config = config(service(service_fields));
+    common::start_envoy_with(agent.addr(), &config, |b| b.grpc_cluster("ratelimit", rls))
 }
 
 fn token(sub: &str) -> String {
-    Token::standard(Key::Rsa1)
-        .sub(sub)
-        .groups(&["analysts"])
-        .mint()
+    common::user_token(sub, &["analysts"])
 }
 
 fn post(envoy: &Envoy, token: &str) -> Response {

@@ -19,9 +19,11 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use serde_json::{json, Value};
-use test_harness::{paths, Bootstrap, Envoy, Key, Token};
+use test_harness::{paths, Envoy};
 
-use common::{assert_counter, assert_no_wasm_panic, provider_with_roles, run_python, ws_python};
+use common::{
+    assert_counter, assert_no_wasm_panic, provider_with_roles, run_python, token, ws_python,
+};
 
 /// The agent process; killed when dropped.
 struct Agent {
@@ -68,17 +70,8 @@ fn start(python: &Path, max_frame_bytes: u32) -> (Agent, Envoy) {
         "providers": {"test": provider},
         "tools": {"roles": {"all": ["*"]}, "default": [], "max_frame_bytes": max_frame_bytes},
     });
-    let envoy = Bootstrap::new()
-        .plugin_config_json(&config)
-        .upstream(([127, 0, 0, 1], agent.port).into())
-        .component_log_level("wasm", "debug")
-        .start()
-        .unwrap_or_else(|e| panic!("{e}"));
+    let envoy = common::start_envoy_with(([127, 0, 0, 1], agent.port).into(), &config, |b| b);
     (agent, envoy)
-}
-
-fn token(groups: &[&str]) -> String {
-    Token::standard(Key::Rsa1).groups(groups).mint()
 }
 
 /// A stream fixture's frames' `data`, one message each.
