@@ -261,11 +261,17 @@ fn the_tokens_a_stream_reports_are_charged_when_it_ends() {
     let envoy = start(&agent, rls.addr(), json!({}));
     assert_eq!(stream(&envoy, &token("alice")).status, 200);
     assert_counter(&envoy, "toolguard.tokens.charged", 442);
-    let charge = rls
-        .requests()
-        .into_iter()
-        .find(|r| r.hits_addend == 442)
-        .expect("a charge of 442 tokens");
+    // The filter counts the charge when it sends it; the service sees it a
+    // moment later.
+    let deadline = Instant::now() + WAIT;
+    let charge = loop {
+        let found = rls.requests().into_iter().find(|r| r.hits_addend == 442);
+        match found {
+            Some(charge) => break charge,
+            None if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(20)),
+            None => panic!("no charge of 442 tokens reached the service"),
+        }
+    };
     assert_eq!(
         descriptors(&charge),
         [(
