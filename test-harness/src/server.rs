@@ -72,7 +72,10 @@ impl Server {
                         async move { Ok::<_, std::convert::Infallible>(fut.await) }
                     });
                     let builder = auto::Builder::new(TokioExecutor::new());
-                    let conn = builder.serve_connection(TokioIo::new(stream), service);
+                    // With upgrades: the demo runtime's `/ws` answers 101 and keeps the
+                    // connection; to any other request this is `serve_connection`.
+                    let conn =
+                        builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
                     tokio::select! {
                         _ = conn => {}
                         _ = stop.changed() => {}

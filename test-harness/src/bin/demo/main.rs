@@ -11,6 +11,7 @@ mod idp;
 mod runtime;
 mod script;
 mod session;
+mod ws;
 
 use std::io::IsTerminal;
 use std::net::{SocketAddr, TcpListener};

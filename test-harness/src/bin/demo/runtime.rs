@@ -7,6 +7,8 @@
 //!   with an SSE stream in the AgentCore/Strands format (`data: <event>`
 //!   frames, see fixtures/streams/agentcore_strands_tool_use.sse). The
 //!   prompt picks the tool the agent calls (see [`plan`]).
+//! - `GET /ws`: the same answers over WebSocket, one text message per event
+//!   (see [`ws`]), for the chat page's WebSocket mode.
 //! - `GET /ping`: `{"status":"Healthy"}`.
 //! - `GET /whoami`: the request as the runtime received it (method, path,
 //!   headers) as JSON, to show what toolguard passed on.
@@ -35,6 +37,7 @@ use test_harness::wait::lock;
 use test_harness::Result;
 
 use crate::script::{prompt_of, script, Pacing, Script};
+use crate::ws;
 
 /// How a response stream ended, as the runtime saw it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -86,9 +89,9 @@ pub type PageTokens = Arc<dyn Fn() -> Value + Send + Sync>;
 /// `/*TOKENS*/{}`.
 pub const PAGE: &str = include_str!("page.html");
 
-struct State {
-    pacing: Mutex<Pacing>,
-    invocations: Mutex<Vec<Invocation>>,
+pub struct State {
+    pub pacing: Mutex<Pacing>,
+    pub invocations: Mutex<Vec<Invocation>>,
     page_tokens: Mutex<Option<PageTokens>>,
 }
 
@@ -158,7 +161,7 @@ impl MockRuntime {
 }
 
 async fn handle(state: Arc<State>, req: Request<Incoming>) -> Response<server::Body> {
-    let (parts, incoming) = req.into_parts();
+    let (mut parts, incoming) = req.into_parts();
     let body = incoming
         .collect()
         .await
@@ -226,6 +229,21 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Response<server::B
                 &json!({"method": invocation.method, "path": invocation.path, "headers": h}),
             )
         }
+        ("GET", "/ws") => match parts.extensions.remove::<hyper::upgrade::OnUpgrade>() {
+            Some(upgrade) if is_websocket(&invocation) => {
+                let accept = ws::accept_key(invocation.header("sec-websocket-key").unwrap_or(""));
+                tokio::spawn(async move {
+                    if let Ok(upgraded) = upgrade.await {
+                        ws::serve(upgraded, state, index).await;
+                    }
+                });
+                switching_protocols(&accept)
+            }
+            _ => json_response(
+                400,
+                &json!({"error": "bad_request", "message": "/ws is a WebSocket endpoint"}),
+            ),
+        },
         ("POST", _) if is_invoke => {
             let pacing = *lock(&state.pacing);
             let script = script(&prompt_of(&invocation.body), pacing);
@@ -233,9 +251,38 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Response<server::B
         }
         _ => json_response(
             404,
-            &json!({"error": "not_found", "message": "POST /invocations, GET /ping, GET /whoami"}),
+            &json!({"error": "not_found", "message": "POST /invocations, GET /ws, GET /ping, GET /whoami"}),
         ),
     }
+}
+
+fn is_websocket(invocation: &Invocation) -> bool {
+    invocation
+        .header("upgrade")
+        .is_some_and(|u| u.eq_ignore_ascii_case("websocket"))
+}
+
+/// 101 to a WebSocket upgrade; the connection is then [`ws::serve`]d.
+fn switching_protocols(accept: &str) -> Response<server::Body> {
+    let mut resp = Response::new(
+        Full::new(Bytes::new())
+            .map_err(|never| match never {})
+            .boxed(),
+    );
+    *resp.status_mut() = hyper::StatusCode::SWITCHING_PROTOCOLS;
+    let h = resp.headers_mut();
+    h.insert(
+        hyper::header::UPGRADE,
+        hyper::header::HeaderValue::from_static("websocket"),
+    );
+    h.insert(
+        hyper::header::CONNECTION,
+        hyper::header::HeaderValue::from_static("Upgrade"),
+    );
+    if let Ok(v) = hyper::header::HeaderValue::from_str(accept) {
+        h.insert(hyper::header::SEC_WEBSOCKET_ACCEPT, v);
+    }
+    resp
 }
 
 fn json_response(status: u16, v: &Value) -> Response<server::Body> {
