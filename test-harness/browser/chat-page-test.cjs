@@ -1,12 +1,16 @@
 // scripts/chat-page-test's browser half: drives the demo's chat page
-// (test-harness/src/demo/page.html, served by Envoy at /) in headless Chromium
+// (test-harness/src/bin/demo/page.html, served by Envoy at /) in headless Chromium
 // and checks what the page shows:
 //   1. analyst, an allowed tool (search_filings): the answer streams in (at
 //      least two different intermediate states of the answer element are seen
 //      before the turn completes), then the whole answer and the tool result;
 //   2. analyst, the admin-only tool (delete_filing): the page shows toolguard's
 //      error, `tool "delete_filing" is not allowed`, and nothing of the tool;
-//   3. admin, the same prompt: the tool runs and the answer is shown.
+//   3. admin, the same prompt: the tool runs and the answer is shown;
+// then the same three in the page's WebSocket mode (/ws, the token in the
+// `access_token` query parameter): the answer streams in message by message
+// and the socket closes with 1000; the denied tool call closes it with 1008
+// and the page shows the reason, `tool "delete_filing" is not allowed`.
 // Then a full-page screenshot, for humans.
 //
 //   node chat-page-test.cjs INFO_JSON SCREENSHOT_PNG
@@ -21,7 +25,7 @@
 const fs = require("fs");
 const { chromium } = require("playwright-core");
 
-// The demo agent's script for each prompt (test-harness/src/demo/runtime.rs, `plan`).
+// The demo agent's script for each prompt (test-harness/src/bin/demo/script.rs, `plan`).
 const SEARCH = {
   prompt: "Find the latest annual filing for ACME",
   tool: "search_filings",
@@ -77,9 +81,10 @@ function watchNextTurn() {
   obs.observe(log, { childList: true, subtree: true, characterData: true });
 }
 
-// Picks the user, types the prompt, clicks Send; waits for the turn to end.
-// Returns what the newest turn shows, and the recorded states.
-async function ask(page, user, prompt) {
+// Picks the mode and the user, types the prompt, clicks Send; waits for the
+// turn to end. Returns what the newest turn shows, and the recorded states.
+async function ask(page, mode, user, prompt) {
+  await page.selectOption("#mode", mode);
   await page.selectOption("#user", user);
   await page.fill("#prompt", prompt);
   await page.evaluate(watchNextTurn);
@@ -117,6 +122,84 @@ function intermediateStates(turn) {
     }
   }
   return seen;
+}
+
+// How each mode ends a turn in the page's meta line: after an allowed
+// answer, and after toolguard refused a tool call.
+const MODES = [
+  { name: "SSE (POST /chat)", value: "sse", step: 1, ended: /stream ended/, denied: /never reached the browser/ },
+  {
+    name: "WebSocket (/ws)",
+    value: "ws",
+    step: 4,
+    ended: /socket closed 1000/,
+    denied: new RegExp(`socket closed 1008 tool "${DELETE.tool}" is not allowed — the tool call never reached the browser`),
+  },
+];
+
+// The answer (streamed in, if `progressive`), the tool ran, and the turn
+// ended as the mode does.
+function checkAllowed(turn, spec, mode, progressive) {
+  if (progressive) checkProgressive(turn);
+  check(turn.answers[turn.answers.length - 1] === spec.answer, `final answer shown: ${short(spec.answer, 60)}`);
+  check(
+    turn.chips.length === 1 && turn.chips[0].cls.includes("done") && turn.chips[0].text.includes(spec.tool) && turn.chips[0].text.includes(spec.toolResult),
+    `tool chip: ${turn.chips.map((c) => c.text).join(" | ") || "none"}`
+  );
+  check(turn.blocked.length === 0, `no error shown${turn.blocked.length ? ": " + turn.blocked.join(" | ") : ""}`);
+  check(mode.ended.test(turn.meta), `meta: ${turn.meta}`);
+}
+
+// At least two intermediate states of the answer, at different times.
+function checkProgressive(turn) {
+  const steps = intermediateStates(turn);
+  console.log(
+    `      streamed states of the answer: ${steps.map((s) => `+${s.t}ms ${JSON.stringify(short(s.text, 40))}`).join(", ")}`
+  );
+  check(
+    steps.length >= 2,
+    `the answer appeared progressively: ${steps.length} intermediate states before the end (want ≥ 2)`
+  );
+  check(
+    steps.length >= 2 && steps[steps.length - 1].t > steps[0].t,
+    "the intermediate states arrived at different times"
+  );
+}
+
+// 1 / 4. analyst, an allowed tool.
+async function allowedTurn(page, mode) {
+  console.log(`\n  ${mode.step}. analyst: "${SEARCH.prompt}" (${SEARCH.tool}, allowed for analysts)`);
+  const turn = await ask(page, mode.value, "analyst", SEARCH.prompt);
+  showTurn(turn);
+  check(turn.who.startsWith("ana — analysts"), `turn by "${turn.who}"`);
+  checkAllowed(turn, SEARCH, mode, true);
+}
+
+// 2 / 5. analyst, the admin-only tool: toolguard's reason shown, nothing of the call.
+async function deniedTurn(page, mode) {
+  console.log(`\n  ${mode.step + 1}. analyst: "${DELETE.prompt}" (${DELETE.tool}, admins only)`);
+  const turn = await ask(page, mode.value, "analyst", DELETE.prompt);
+  showTurn(turn);
+  const blocked = turn.blocked.join(" | ");
+  check(blocked.includes("is not allowed"), `error shown: ${blocked || "none"}`);
+  check(
+    blocked.includes(`tool "${DELETE.tool}" is not allowed`) && blocked.startsWith("Blocked by toolguard"),
+    `the error names the tool: Blocked by toolguard: tool "${DELETE.tool}" is not allowed`
+  );
+  check(
+    !turn.text.includes(DELETE.toolResult) && !turn.text.includes(DELETE.answer) && turn.chips.length === 0,
+    "nothing of the tool call reached the page (no tool chip, result or answer)"
+  );
+  check(mode.denied.test(turn.meta), `meta: ${turn.meta}`);
+}
+
+// 3 / 6. admin, the same prompt: the tool runs.
+async function adminTurn(page, mode) {
+  console.log(`\n  ${mode.step + 2}. admin: "${DELETE.prompt}" (admins may use every tool)`);
+  const turn = await ask(page, mode.value, "admin", DELETE.prompt);
+  showTurn(turn);
+  check(turn.who.startsWith("adam — admins"), `turn by "${turn.who}"`);
+  checkAllowed(turn, DELETE, mode, false);
 }
 
 function showTurn(turn) {
@@ -163,59 +246,12 @@ async function main() {
       `the page carries tokens for ${tokens.join(", ")}`
     );
 
-    // 1. ------------------------------------------------------------------
-    console.log(`\n  1. analyst: "${SEARCH.prompt}" (${SEARCH.tool}, allowed for analysts)`);
-    let turn = await ask(page, "analyst", SEARCH.prompt);
-    showTurn(turn);
-    check(turn.who.startsWith("ana — analysts"), `turn by "${turn.who}"`);
-    const steps = intermediateStates(turn);
-    console.log(
-      `      streamed states of the answer: ${steps.map((s) => `+${s.t}ms ${JSON.stringify(short(s.text, 40))}`).join(", ")}`
-    );
-    check(
-      steps.length >= 2,
-      `the answer appeared progressively: ${steps.length} intermediate states before the end (want ≥ 2)`
-    );
-    check(
-      steps.length >= 2 && steps[steps.length - 1].t > steps[0].t,
-      "the intermediate states arrived at different times"
-    );
-    check(turn.answers[turn.answers.length - 1] === SEARCH.answer, `final answer shown: ${short(SEARCH.answer, 60)}`);
-    check(
-      turn.chips.length === 1 && turn.chips[0].cls.includes("done") && turn.chips[0].text.includes(SEARCH.tool) && turn.chips[0].text.includes(SEARCH.toolResult),
-      `tool chip: ${turn.chips.map((c) => c.text).join(" | ") || "none"}`
-    );
-    check(turn.blocked.length === 0, `no error shown${turn.blocked.length ? ": " + turn.blocked.join(" | ") : ""}`);
-    check(/stream ended/.test(turn.meta), `meta: ${turn.meta}`);
-
-    // 2. ------------------------------------------------------------------
-    console.log(`\n  2. analyst: "${DELETE.prompt}" (${DELETE.tool}, admins only)`);
-    turn = await ask(page, "analyst", DELETE.prompt);
-    showTurn(turn);
-    const blocked = turn.blocked.join(" | ");
-    check(blocked.includes("is not allowed"), `error shown: ${blocked || "none"}`);
-    check(
-      blocked.includes(`tool "${DELETE.tool}" is not allowed`) && blocked.startsWith("Blocked by toolguard"),
-      `the error names the tool: Blocked by toolguard: tool "${DELETE.tool}" is not allowed`
-    );
-    check(
-      !turn.text.includes(DELETE.toolResult) && !turn.text.includes(DELETE.answer) && turn.chips.length === 0,
-      "nothing of the tool call reached the page (no tool chip, result or answer)"
-    );
-    check(/never reached the browser/.test(turn.meta), `meta: ${turn.meta}`);
-
-    // 3. ------------------------------------------------------------------
-    console.log(`\n  3. admin: "${DELETE.prompt}" (admins may use every tool)`);
-    turn = await ask(page, "admin", DELETE.prompt);
-    showTurn(turn);
-    check(turn.who.startsWith("adam — admins"), `turn by "${turn.who}"`);
-    check(turn.blocked.length === 0, `no error shown${turn.blocked.length ? ": " + turn.blocked.join(" | ") : ""}`);
-    check(
-      turn.chips.length === 1 && turn.chips[0].cls.includes("done") && turn.chips[0].text.includes(DELETE.tool) && turn.chips[0].text.includes(DELETE.toolResult),
-      `tool chip: ${turn.chips.map((c) => c.text).join(" | ") || "none"}`
-    );
-    check(turn.answers[turn.answers.length - 1] === DELETE.answer, `final answer shown: ${DELETE.answer}`);
-    check(/stream ended/.test(turn.meta), `meta: ${turn.meta}`);
+    for (const mode of MODES) {
+      console.log(`\n  --- ${mode.name} ---`);
+      await allowedTurn(page, mode);
+      await deniedTurn(page, mode);
+      await adminTurn(page, mode);
+    }
 
     check(pageErrors.length === 0, `no script errors in the page${pageErrors.length ? ": " + pageErrors.join(" | ") : ""}`);
   } finally {

@@ -1,17 +1,22 @@
-//! The Envoy bootstrap a test runs: an admin listener, one HTTP listener
-//! (HTTP/1.1 and h2c) whose filter chain is the toolguard Wasm filter and the
-//! router, a catch-all route to the `agent` cluster, and any extra clusters
-//! the plugin configuration refers to by name (e.g. `jwks`).
+//! What [`crate::Envoy::start`] runs, the one way the harness starts Envoy: either
+//! the bootstrap built here (an admin listener, one HTTP listener, HTTP/1.1
+//! and h2c, whose filter chain is the toolguard Wasm filter and the router, a
+//! catch-all route to the `agent` cluster, and any extra clusters the plugin
+//! configuration refers to by name, e.g. `jwks`), or a configuration text
+//! written elsewhere ([`Bootstrap::from_file`]: the `envoy/` recipes, the
+//! benchmark's contenders); plus the command line both are run with.
 //!
 //! Ports default to 0: Envoy binds free ports itself and the harness reads
 //! them back from the admin API, so parallel tests never race for a port.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use crate::{paths, plugin_config, Envoy, Error, Result};
+use crate::envoy::START_TIMEOUT;
+use crate::{paths, plugin_config, Error, Result};
 
 /// The name of the HTTP listener (as shown by `/listeners`).
 pub const LISTENER_NAME: &str = "toolguard";
@@ -34,6 +39,18 @@ pub struct Bootstrap {
     component_log_levels: Vec<(String, String)>,
     generate_request_id: bool,
     max_request_headers_kb: Option<u32>,
+    /// A configuration text run instead of the built bootstrap.
+    file: Option<ConfigFile>,
+    /// Extra environment for the Envoy process (e.g. AWS credentials).
+    env: Vec<(String, String)>,
+    start_timeout: Duration,
+}
+
+#[derive(Clone, Debug)]
+struct ConfigFile {
+    text: String,
+    /// The listener whose address [`crate::Envoy::addr`] reports.
+    listener: String,
 }
 
 impl Default for Bootstrap {
@@ -61,6 +78,24 @@ impl Bootstrap {
             component_log_levels: Vec::new(),
             generate_request_id: false,
             max_request_headers_kb: None,
+            file: None,
+            env: Vec::new(),
+            start_timeout: START_TIMEOUT,
+        }
+    }
+
+    /// A configuration text (YAML or JSON, placeholders already filled, see
+    /// [`crate::placeholders`]) instead of the built bootstrap; Envoy is ready
+    /// once `listener` is bound. The command-line options (workers, log
+    /// levels, environment, start timeout) still apply; the builder's filter,
+    /// route, cluster and port options do not.
+    pub fn from_file(text: impl Into<String>, listener: &str) -> Bootstrap {
+        Bootstrap {
+            file: Some(ConfigFile {
+                text: text.into(),
+                listener: listener.to_string(),
+            }),
+            ..Bootstrap::new()
         }
     }
 
@@ -163,9 +198,38 @@ impl Bootstrap {
         self
     }
 
-    /// The filter module this bootstrap loads.
-    pub fn wasm_path(&self) -> PathBuf {
-        self.wasm.clone().unwrap_or_else(paths::wasm_path)
+    /// An environment variable for the Envoy process.
+    pub fn env(mut self, name: &str, value: &str) -> Bootstrap {
+        self.env.push((name.to_string(), value.to_string()));
+        self
+    }
+
+    /// How long Envoy gets to become ready ([`START_TIMEOUT`] by default).
+    pub fn start_timeout(mut self, timeout: Duration) -> Bootstrap {
+        self.start_timeout = timeout;
+        self
+    }
+
+    /// The filter module this bootstrap loads; `None` for a configuration
+    /// text, which names its own.
+    pub fn wasm_path(&self) -> Option<PathBuf> {
+        if self.file.is_some() {
+            return None;
+        }
+        Some(self.wasm.clone().unwrap_or_else(paths::wasm_path))
+    }
+
+    /// The listener whose address [`crate::Envoy::addr`] reports.
+    pub fn listener_name(&self) -> &str {
+        self.file.as_ref().map_or(LISTENER_NAME, |f| &f.listener)
+    }
+
+    pub(crate) fn env_vars(&self) -> &[(String, String)] {
+        &self.env
+    }
+
+    pub(crate) fn timeout(&self) -> Duration {
+        self.start_timeout
     }
 
     pub fn plugin_config(&self) -> &str {
@@ -216,7 +280,7 @@ impl Bootstrap {
                     "vm_config": {
                         "vm_id": "toolguard",
                         "runtime": "envoy.wasm.runtime.v8",
-                        "code": {"local": {"filename": self.wasm_path().display().to_string()}},
+                        "code": {"local": {"filename": self.wasm.clone().unwrap_or_else(paths::wasm_path).display().to_string()}},
                     },
                     "configuration": {
                         "@type": "type.googleapis.com/google.protobuf.StringValue",
@@ -285,19 +349,21 @@ impl Bootstrap {
         })
     }
 
-    /// Writes the bootstrap as `dir/bootstrap.json`; returns its path.
+    /// Writes the bootstrap as `dir/bootstrap.json` (a configuration text as
+    /// `dir/envoy.yaml`); returns its path.
     pub fn write(&self, dir: &Path) -> Result<PathBuf> {
+        if let Some(file) = &self.file {
+            let path = dir.join("envoy.yaml");
+            std::fs::write(&path, &file.text)
+                .map_err(|e| Error::new(format!("writing {}: {e}", path.display())))?;
+            return Ok(path);
+        }
         let path = dir.join("bootstrap.json");
         let text = serde_json::to_string_pretty(&self.to_json())
             .map_err(|e| Error::new(format!("serializing bootstrap: {e}")))?;
         std::fs::write(&path, text)
             .map_err(|e| Error::new(format!("writing {}: {e}", path.display())))?;
         Ok(path)
-    }
-
-    /// Starts Envoy with this bootstrap ([`Envoy::start`]).
-    pub fn start(&self) -> Result<Envoy> {
-        Envoy::start(self)
     }
 }
 

@@ -37,7 +37,7 @@ impl fmt::Debug for Error {
 impl std::error::Error for Error {}
 
 /// Shorthand for wrapping lower-level errors with what the harness was doing.
-pub(crate) trait Context<T> {
+pub trait Context<T> {
     fn context(self, what: impl FnOnce() -> String) -> Result<T>;
 }
 

@@ -19,29 +19,25 @@
 //! background tokio runtime owned by the harness (see [`runtime`]), so the API
 //! works the same from plain `#[test]` functions and from `#[tokio::test]`.
 
-pub mod bench;
 pub mod bootstrap;
 pub mod client;
-pub mod demo;
 pub mod envoy;
-mod error;
-pub mod file_envoy;
+pub mod error;
 pub mod mock_agent;
 pub mod mock_jwks;
 pub mod paths;
+pub mod placeholders;
 pub mod plugin_config;
 pub mod ratelimit;
 pub mod rng;
 pub mod runtime;
-mod server;
-pub mod stack;
+pub mod server;
 pub mod tokens;
-mod wait;
+pub mod wait;
 
 pub use bootstrap::Bootstrap;
 pub use envoy::{validate, Envoy};
 pub use error::{Error, Result};
 pub use mock_agent::{BodyEnd, Chunking, MockAgent, RecordedRequest, Reply};
 pub use mock_jwks::{JwksMode, MockJwks};
-pub use stack::Stack;
 pub use tokens::{Key, Token};

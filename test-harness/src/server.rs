@@ -22,12 +22,12 @@ use crate::{runtime, Result};
 
 /// Response body type of all mock servers. An `Err` frame aborts the
 /// response mid-body (the connection, or the HTTP/2 stream, is reset).
-pub(crate) type Body = BoxBody<Bytes, std::io::Error>;
+pub type Body = BoxBody<Bytes, std::io::Error>;
 
-pub(crate) type HandlerFuture = Pin<Box<dyn Future<Output = Response<Body>> + Send>>;
-pub(crate) type Handler = Arc<dyn Fn(Request<Incoming>) -> HandlerFuture + Send + Sync>;
+pub type HandlerFuture = Pin<Box<dyn Future<Output = Response<Body>> + Send>>;
+pub type Handler = Arc<dyn Fn(Request<Incoming>) -> HandlerFuture + Send + Sync>;
 
-pub(crate) struct Server {
+pub struct Server {
     addr: SocketAddr,
     shutdown: watch::Sender<bool>,
     /// TCP connections accepted so far.
@@ -36,7 +36,7 @@ pub(crate) struct Server {
 
 impl Server {
     /// Listens on `127.0.0.1:port` (0 picks a free port).
-    pub(crate) fn start(port: u16, handler: Handler) -> Result<Server> {
+    pub fn start(port: u16, handler: Handler) -> Result<Server> {
         // Bind synchronously so the port is known (and taken) on return.
         let std_listener = StdListener::bind(("127.0.0.1", port))
             .context(|| format!("binding mock server to 127.0.0.1:{port}"))?;
@@ -72,7 +72,10 @@ impl Server {
                         async move { Ok::<_, std::convert::Infallible>(fut.await) }
                     });
                     let builder = auto::Builder::new(TokioExecutor::new());
-                    let conn = builder.serve_connection(TokioIo::new(stream), service);
+                    // With upgrades: the demo runtime's `/ws` answers 101 and keeps the
+                    // connection; to any other request this is `serve_connection`.
+                    let conn =
+                        builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
                     tokio::select! {
                         _ = conn => {}
                         _ = stop.changed() => {}
@@ -87,11 +90,11 @@ impl Server {
         })
     }
 
-    pub(crate) fn addr(&self) -> SocketAddr {
+    pub fn addr(&self) -> SocketAddr {
         self.addr
     }
 
-    pub(crate) fn connections(&self) -> usize {
+    pub fn connections(&self) -> usize {
         self.connections.load(Ordering::SeqCst)
     }
 }

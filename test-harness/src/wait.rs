@@ -9,7 +9,7 @@ const POLL_EVERY: Duration = Duration::from_millis(10);
 
 /// Calls `check` until it returns `Some`, or `timeout` passes (then `None`).
 /// Blocks the calling thread.
-pub(crate) fn poll_until<T>(timeout: Duration, mut check: impl FnMut() -> Option<T>) -> Option<T> {
+pub fn poll_until<T>(timeout: Duration, mut check: impl FnMut() -> Option<T>) -> Option<T> {
     let deadline = Instant::now() + timeout;
     loop {
         if let Some(v) = check() {
@@ -23,7 +23,7 @@ pub(crate) fn poll_until<T>(timeout: Duration, mut check: impl FnMut() -> Option
 }
 
 /// Async twin of [`poll_until`], for use inside `#[tokio::test]`.
-pub(crate) async fn poll_until_async<T>(
+pub async fn poll_until_async<T>(
     timeout: Duration,
     mut check: impl FnMut() -> Option<T>,
 ) -> Option<T> {
@@ -41,6 +41,6 @@ pub(crate) async fn poll_until_async<T>(
 
 /// Locks a mutex, ignoring poisoning: a panicking test thread must not turn
 /// every later mock-server request into a second panic.
-pub(crate) fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+pub fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }

@@ -113,7 +113,7 @@ fn customs(req: &RecordedRequest) -> BTreeSet<String> {
 }
 
 fn dropped(envoy: &Envoy) -> u64 {
-    envoy.counter("toolguard.headers.dropped").unwrap_or(0)
+    common::counter(envoy, "toolguard.headers.dropped")
 }
 
 #[test]

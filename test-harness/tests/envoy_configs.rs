@@ -18,10 +18,14 @@ use hmac::{Hmac, Mac};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
-use test_harness::demo::runtime::{script, Pacing};
-use test_harness::file_envoy::{fill_placeholders, placeholders, FileEnvoyOptions};
+use test_harness::placeholders::{fill_placeholders, placeholders};
 use test_harness::tokens::{self, Key, Token};
 use test_harness::{client, paths, validate, Bootstrap, Envoy, MockAgent, MockJwks, Reply};
+
+// The demo agent's answer, replayed through the AgentCore recipes.
+#[path = "../src/bin/demo/script.rs"]
+#[allow(dead_code)]
+mod demo_script;
 
 /// Where the production recipes expect the module (a container image path).
 const WASM_IN_IMAGE: &str = "/etc/envoy/toolguard.wasm";
@@ -644,7 +648,7 @@ struct Running {
 
 fn run_recipe(file: &str, listener: &str) -> Running {
     let agent = MockAgent::start().unwrap();
-    let s = script("find ACME's filings", Pacing::FAST);
+    let s = demo_script::script("find ACME's filings", demo_script::Pacing::FAST);
     let answer: String = s.frames.iter().map(|(_, f)| f.as_str()).collect();
     agent.route_prefix(
         "/runtimes/",
@@ -657,8 +661,8 @@ fn run_recipe(file: &str, listener: &str) -> Running {
     )
     .unwrap();
     let config = localized(file, &agent, &jwks);
-    let options = FileEnvoyOptions::listener(listener).env("AWS_EC2_METADATA_DISABLED", "true");
-    let envoy = Envoy::start_file(&config, &options).unwrap_or_else(|e| panic!("{file}: {e}"));
+    let bootstrap = Bootstrap::from_file(config, listener).env("AWS_EC2_METADATA_DISABLED", "true");
+    let envoy = Envoy::start(&bootstrap).unwrap_or_else(|e| panic!("{file}: {e}"));
     let token = Token::new(Key::Rsa1)
         .iss(&format!(
             "https://cognito-idp.{REGION}.amazonaws.com/{POOL}"

@@ -4,7 +4,11 @@ use std::time::Duration;
 
 use serde_json::json;
 use test_harness::client;
-use test_harness::{plugin_config, Bootstrap, Envoy, MockAgent, Stack};
+use test_harness::{plugin_config, Bootstrap, Envoy, MockAgent};
+
+mod common;
+
+use common::Stack;
 
 const WAIT: Duration = Duration::from_secs(10);
 
@@ -21,12 +25,13 @@ fn a_missing_filter_module_says_how_to_build_it() {
 #[test]
 fn admin_stats_and_logs_are_reachable() {
     let agent = MockAgent::start().unwrap();
-    let envoy = Bootstrap::new()
-        .upstream(agent.addr())
-        .concurrency(1)
-        .component_log_level("wasm", "debug")
-        .start()
-        .unwrap();
+    let envoy = Envoy::start(
+        &Bootstrap::new()
+            .upstream(agent.addr())
+            .concurrency(1)
+            .component_log_level("wasm", "debug"),
+    )
+    .unwrap();
     assert_eq!(envoy.admin_get("/ready").unwrap(), (200, "LIVE\n".into()));
     assert!(envoy.admin_url("/stats").starts_with("http://127.0.0.1:"));
 
@@ -68,8 +73,7 @@ fn stack_starts_with_a_remote_jwks_provider() {
             "providers": {"test": plugin_config::remote_provider(&jwks.uri(), plugin_config::JWKS_CLUSTER)},
             "bypass": [{"prefix": "/"}],
         })
-    })
-    .unwrap();
+    });
     let resp = client::get(&stack.url("/through")).send_blocking().unwrap();
     assert_eq!(resp.status, 200, "{}", resp.text());
     assert_eq!(stack.agent.last_request().unwrap().path, "/through");

@@ -23,13 +23,14 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use serde_json::{json, Value};
 use test_harness::client::{self, BodyEnding, Response};
-use test_harness::{
-    paths, Bootstrap, Chunking, Envoy, JwksMode, Key, MockAgent, Reply, Stack, Token,
-};
+use test_harness::{paths, Chunking, Envoy, JwksMode, Key, MockAgent, Reply, Token};
 
 use common::jwt::{assert_invalid, assert_jwks_unavailable, assert_missing_token, remote};
 use common::sse::{self, denied_event};
-use common::{assert_counter, assert_no_wasm_panic, counter, provider_with_roles, show};
+use common::{
+    assert_counter, assert_no_wasm_panic, counter, provider_with_roles, show, token, user_token,
+    Stack,
+};
 
 const WAIT: Duration = Duration::from_secs(20);
 /// Slack on top of an `http_uri` timeout before a waiting request must be answered.
@@ -51,9 +52,8 @@ fn remote_stack(
             prepare(jwks);
             json!({"providers": {"test": remote(jwks, timeout, cache_duration)}})
         },
-        |b| b.concurrency(1).component_log_level("wasm", "debug"),
+        |b| b.concurrency(1),
     )
-    .unwrap_or_else(|e| panic!("{e}"))
 }
 
 fn bearer(envoy: &Envoy, token: &str) -> Response {
@@ -64,10 +64,6 @@ fn bearer(envoy: &Envoy, token: &str) -> Response {
 }
 
 /// A token no earlier request used, so no cached verification answers for it.
-fn fresh_token(what: &str) -> String {
-    Token::standard(Key::Rsa1).sub(what).mint()
-}
-
 fn assert_ok(resp: &Response, what: &str) {
     assert_eq!(
         resp.status,
@@ -84,7 +80,7 @@ fn wait_until_served(envoy: &Envoy, what: &str) -> usize {
     let deadline = Instant::now() + RECOVERY;
     let mut refused = 0;
     loop {
-        let resp = bearer(envoy, &fresh_token(&format!("{what}-{refused}")));
+        let resp = bearer(envoy, &user_token(&format!("{what}-{refused}"), &[]));
         if resp.status == 200 {
             return refused;
         }
@@ -147,7 +143,7 @@ fn a_jwks_that_goes_slow_after_keys_were_had_keeps_them() {
     let stack = remote_stack("1s", "1s", |_| {});
     let envoy = &stack.envoy;
     assert_ok(
-        &bearer(envoy, &fresh_token("before")),
+        &bearer(envoy, &user_token("before", &[])),
         "before the JWKS goes slow",
     );
     let ok_before = counter(envoy, "toolguard.jwks.fetch_ok");
@@ -163,7 +159,7 @@ fn a_jwks_that_goes_slow_after_keys_were_had_keeps_them() {
     for n in 0..5 {
         let t = Instant::now();
         assert_ok(
-            &bearer(envoy, &fresh_token(&format!("slow-{n}"))),
+            &bearer(envoy, &user_token(&format!("slow-{n}"), &[])),
             "while the JWKS is slow",
         );
         assert!(
@@ -181,7 +177,7 @@ fn a_jwks_that_goes_slow_after_keys_were_had_keeps_them() {
         .wait_counter("toolguard.jwks.fetch_ok", ok_during + 1, RECOVERY)
         .unwrap_or_else(|e| panic!("{e}"));
     assert_ok(
-        &bearer(envoy, &fresh_token("after")),
+        &bearer(envoy, &user_token("after", &[])),
         "after the JWKS is fast again",
     );
     assert_eq!(stack.agent.request_count(), 7);
@@ -201,7 +197,7 @@ fn garbage_at_start(what: &str, content_type: &str, body: Bytes) {
     let stack = remote_stack("1s", "600s", |jwks| jwks.serve_body(content_type, body));
     let envoy = &stack.envoy;
     let t = Instant::now();
-    let resp = bearer(envoy, &fresh_token("first"));
+    let resp = bearer(envoy, &user_token("first", &[]));
     assert_jwks_unavailable(&resp, what);
     assert!(
         t.elapsed() < Duration::from_secs(1) + SLACK,
@@ -243,7 +239,7 @@ fn a_jwks_answering_garbage_at_start_gives_503_then_recovers() {
 fn a_jwks_answering_garbage_during_operation_keeps_the_last_good_keys() {
     let stack = remote_stack("1s", "1s", |_| {});
     let envoy = &stack.envoy;
-    assert_ok(&bearer(envoy, &fresh_token("before")), "before");
+    assert_ok(&bearer(envoy, &user_token("before", &[])), "before");
     let mut allowed = 1;
     for (what, content_type, body) in garbage_bodies() {
         let failed = counter(envoy, "toolguard.jwks.fetch_failed");
@@ -251,7 +247,7 @@ fn a_jwks_answering_garbage_during_operation_keeps_the_last_good_keys() {
         envoy
             .wait_counter("toolguard.jwks.fetch_failed", failed + 1, RECOVERY)
             .unwrap_or_else(|e| panic!("{what}: {e}"));
-        assert_ok(&bearer(envoy, &fresh_token(what)), what);
+        assert_ok(&bearer(envoy, &user_token(what, &[])), what);
         allowed += 1;
         let ok = counter(envoy, "toolguard.jwks.fetch_ok");
         stack.jwks.recover();
@@ -269,7 +265,10 @@ fn a_jwks_that_resets_mid_body_is_a_failed_fetch_at_start_and_with_keys_held() {
     // Envoy's async client turns the aborted answer into its own 503.
     let stack = remote_stack("1s", "1s", |jwks| jwks.set_mode(JwksMode::ResetMidBody));
     let envoy = &stack.envoy;
-    assert_jwks_unavailable(&bearer(envoy, &fresh_token("first")), "a JWKS that resets");
+    assert_jwks_unavailable(
+        &bearer(envoy, &user_token("first", &[])),
+        "a JWKS that resets",
+    );
     assert!(counter(envoy, "toolguard.jwks.fetch_failed") >= 1);
     assert_eq!(counter(envoy, "toolguard.jwks.fetch_ok"), 0);
     assert!(
@@ -288,7 +287,7 @@ fn a_jwks_that_resets_mid_body_is_a_failed_fetch_at_start_and_with_keys_held() {
         .wait_counter("toolguard.jwks.fetch_failed", failed + 1, RECOVERY)
         .unwrap_or_else(|e| panic!("{e}"));
     assert_ok(
-        &bearer(envoy, &fresh_token("held")),
+        &bearer(envoy, &user_token("held", &[])),
         "resets with keys held",
     );
     assert_counter(envoy, "toolguard.jwt.allowed", 2);
@@ -307,7 +306,7 @@ fn a_huge_jwks_body_is_refused_without_harm_and_a_good_one_is_used_after() {
         jwks.serve_body("application/json", big_json(5 * MIB))
     });
     let envoy = &stack.envoy;
-    let resp = bearer(envoy, &fresh_token("first"));
+    let resp = bearer(envoy, &user_token("first", &[]));
     assert_jwks_unavailable(&resp, "a 5 MiB JWKS");
     assert!(counter(envoy, "toolguard.jwks.fetch_failed") >= 1);
     assert_eq!(counter(envoy, "toolguard.jwks.fetch_ok"), 0);
@@ -324,7 +323,7 @@ fn a_huge_jwks_body_is_refused_without_harm_and_a_good_one_is_used_after() {
     envoy
         .wait_counter("toolguard.jwks.fetch_failed", failed + 1, RECOVERY)
         .unwrap_or_else(|e| panic!("{e}"));
-    assert_jwks_unavailable(&bearer(envoy, &fresh_token("second")), "a 50 MiB JWKS");
+    assert_jwks_unavailable(&bearer(envoy, &user_token("second", &[])), "a 50 MiB JWKS");
 
     stack.jwks.recover();
     wait_until_served(envoy, "after the huge JWKS");
@@ -337,7 +336,7 @@ fn a_huge_jwks_body_is_refused_without_harm_and_a_good_one_is_used_after() {
             .wait_counter("toolguard.jwks.fetch_failed", failed + 1, RECOVERY)
             .unwrap_or_else(|e| panic!("{size} bytes with keys held: {e}"));
         assert_ok(
-            &bearer(envoy, &fresh_token(&format!("held-{size}"))),
+            &bearer(envoy, &user_token(&format!("held-{size}"), &[])),
             &format!("a {size}-byte refresh with keys held"),
         );
         let ok = counter(envoy, "toolguard.jwks.fetch_ok");
@@ -380,19 +379,9 @@ fn policed_config() -> Value {
     })
 }
 
-fn token(groups: &[&str]) -> String {
-    Token::standard(Key::Rsa1).groups(groups).mint()
-}
-
 /// One worker, so every request of a test runs on the same Wasm VM.
 fn start_policed(agent: &MockAgent) -> Envoy {
-    Bootstrap::new()
-        .plugin_config_json(&policed_config())
-        .upstream(agent.addr())
-        .concurrency(1)
-        .component_log_level("wasm", "debug")
-        .start()
-        .unwrap_or_else(|e| panic!("{e}"))
+    common::start_envoy_with(agent.addr(), &policed_config(), |b| b.concurrency(1))
 }
 
 fn post(envoy: &Envoy, path: &str, token: &str, h2c: bool) -> Response {
@@ -529,16 +518,11 @@ fn an_upstream_reset_in_the_middle_of_a_frame_never_forwards_the_partial_frame()
     assert_no_wasm_panic(&envoy);
 }
 
-/// A gauge from `/stats` (0 when Envoy has not made it yet).
-fn gauge(envoy: &Envoy, name: &str) -> u64 {
-    envoy.stats().unwrap().get(name).copied().unwrap_or(0)
-}
-
 /// Waits until every named gauge is 0; panics with their values otherwise.
 fn wait_gauges_zero(envoy: &Envoy, names: &[&str], what: &str) {
     let deadline = Instant::now() + WAIT;
     loop {
-        let values: Vec<(&str, u64)> = names.iter().map(|n| (*n, gauge(envoy, n))).collect();
+        let values: Vec<(&str, u64)> = names.iter().map(|n| (*n, counter(envoy, n))).collect();
         if values.iter().all(|(_, v)| *v == 0) {
             return;
         }
@@ -601,7 +585,7 @@ fn clients_that_go_away_mid_stream_free_the_stream_and_cancel_the_upstream() {
         open.push(s);
     }
     agent.wait_requests(8, WAIT).unwrap();
-    assert_eq!(gauge(&envoy, "http.ingress.downstream_rq_active"), 8);
+    assert_eq!(counter(&envoy, "http.ingress.downstream_rq_active"), 8);
     drop(open);
     for n in 0..8 {
         assert!(
@@ -672,14 +656,10 @@ fn start_header_envoy(agent: &MockAgent, max_kb: Option<u32>) -> Envoy {
         "providers": {"test": provider_with_roles()},
         "agentcore": {"forward_headers": {"x-big": "Big"}},
     });
-    let mut b = Bootstrap::new()
-        .plugin_config_json(&config)
-        .upstream(agent.addr())
-        .component_log_level("wasm", "debug");
-    if let Some(kb) = max_kb {
-        b = b.max_request_headers_kb(kb);
-    }
-    b.start().unwrap_or_else(|e| panic!("{e}"))
+    common::start_envoy_with(agent.addr(), &config, |b| match max_kb {
+        Some(kb) => b.max_request_headers_kb(kb),
+        None => b,
+    })
 }
 
 fn get_with(envoy: &Envoy, headers: &[(&str, &str)], h2c: bool) -> test_harness::Result<Response> {

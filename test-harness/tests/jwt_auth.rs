@@ -16,11 +16,12 @@ use serde_json::{json, Value};
 use test_harness::client::{self, Response};
 use test_harness::plugin_config::{self, TEST_AUDIENCE, TEST_ISSUER};
 use test_harness::tokens::{self, Key};
-use test_harness::{Bootstrap, Envoy, MockAgent, MockJwks, Stack, Token};
+use test_harness::{Bootstrap, Envoy, MockAgent, MockJwks, Token};
 
 use common::jwt::{
     assert_invalid, assert_json_answer, assert_jwks_unavailable, assert_missing_token, remote,
 };
+use common::{counter, Stack};
 
 const WAIT: Duration = Duration::from_secs(10);
 /// Slack on top of an `http_uri` timeout before a waiting request must be answered.
@@ -46,13 +47,7 @@ const REASONS: [&str; 10] = [
 /// Envoy with `config` in front of a fresh echo agent (local keys only).
 fn start_local(config: &Value, tweak: impl FnOnce(Bootstrap) -> Bootstrap) -> (MockAgent, Envoy) {
     let agent = MockAgent::start().unwrap();
-    let envoy = tweak(
-        Bootstrap::new()
-            .plugin_config_json(config)
-            .upstream(agent.addr()),
-    )
-    .start()
-    .unwrap_or_else(|e| panic!("{e}"));
+    let envoy = common::start_envoy_with(agent.addr(), config, tweak);
     (agent, envoy)
 }
 
@@ -67,12 +62,6 @@ fn get(envoy: &Envoy, path: &str, authorization: Option<&str>) -> Response {
 
 fn bearer(envoy: &Envoy, token: &str) -> Response {
     get(envoy, "/invocations", Some(&format!("Bearer {token}")))
-}
-
-fn counter(envoy: &Envoy, name: &str) -> u64 {
-    envoy
-        .counter(name)
-        .unwrap_or_else(|| panic!("Envoy has no counter {name}"))
 }
 
 fn assert_ok(resp: &Response, what: &str) {
@@ -157,9 +146,7 @@ fn each_rejection_reason_is_a_401_with_its_reason_and_counter() {
     let mut provider = plugin_config::local_provider();
     provider["token_use"] = json!(["id"]);
     provider["algorithms"] = json!(["RS256", "PS256", "ES256", "EdDSA"]);
-    let (agent, envoy) = start_local(&json!({"providers": {"test": provider}}), |b| {
-        b.component_log_level("wasm", "debug")
-    });
+    let (agent, envoy) = start_local(&json!({"providers": {"test": provider}}), |b| b);
     let good = || Token::standard(Key::Rsa1).token_use("id");
 
     // One valid token first: the setup accepts what it should.
@@ -465,8 +452,7 @@ fn every_algorithm_passes_with_remote_jwks() {
     let stack = Stack::start(|jwks| {
         jwks.set_keys(jwks_for_every_algorithm());
         json!({"providers": {"test": plugin_config::remote_provider(&jwks.uri(), plugin_config::JWKS_CLUSTER)}})
-    })
-    .unwrap();
+    });
     for (alg, token) in accepted_tokens() {
         let token = token.mint();
         let resp = bearer(&stack.envoy, &token);
@@ -504,8 +490,7 @@ fn hs256_is_refused_without_a_local_oct_key_and_when_keyed_with_a_public_key() {
         json!({"providers": {
             "test": plugin_config::remote_provider(&jwks.uri(), plugin_config::JWKS_CLUSTER),
         }})
-    })
-    .unwrap();
+    });
     assert_ok(
         &bearer(&stack.envoy, &Token::standard(Key::Rsa1).mint()),
         "RS256 with the remote keys",
@@ -683,9 +668,8 @@ fn only_the_workers_fetch_the_jwks() {
     // request: keys fetched there are never used.)
     let stack = Stack::start_with(
         |jwks| json!({"providers": {"test": remote(jwks, "5s", "600s")}}),
-        |b| b.concurrency(1).component_log_level("wasm", "debug"),
-    )
-    .unwrap();
+        |b| b.concurrency(1),
+    );
     assert_ok(
         &bearer(&stack.envoy, &Token::standard(Key::Rsa1).mint()),
         "rsa-1",
@@ -718,8 +702,7 @@ fn a_jwks_slower_than_the_timeout_gives_503_until_it_answers_in_time() {
             json!({"providers": {"test": remote(jwks, "1s", "600s")}})
         },
         |b| b.concurrency(1),
-    )
-    .unwrap();
+    );
     let token = Token::standard(Key::Rsa1).mint();
     let sent = Instant::now();
     let resp = bearer(&stack.envoy, &token);
@@ -751,8 +734,7 @@ fn remote_key_rotation_needs_no_restart() {
     let stack = Stack::start_with(
         |jwks| json!({"providers": {"test": remote(jwks, "5s", "600s")}}),
         |b| b.concurrency(1),
-    )
-    .unwrap();
+    );
     let old = Token::standard(Key::Rsa1).mint();
     assert_ok(&bearer(&stack.envoy, &old), "rsa-1 before the rotation");
     // Let every VM's first fetch land before counting.
@@ -810,8 +792,7 @@ fn unknown_kids_refetch_at_most_once_per_30_s() {
     let stack = Stack::start_with(
         |jwks| json!({"providers": {"test": remote(jwks, "5s", "600s")}}),
         |b| b.concurrency(1),
-    )
-    .unwrap();
+    );
     assert_ok(
         &bearer(&stack.envoy, &Token::standard(Key::Rsa1).mint()),
         "rsa-1",
@@ -887,9 +868,8 @@ fn an_unknown_kid_whose_refetch_times_out_is_401_unknown_kid() {
                 .collect();
             json!({"providers": providers})
         },
-        |b| b.concurrency(1).component_log_level("wasm", "debug"),
-    )
-    .unwrap();
+        |b| b.concurrency(1),
+    );
     for i in 0..PROVIDERS {
         let token = Token::standard(Key::Rsa1).iss(&issuer(i)).mint();
         assert_ok(&bearer(&stack.envoy, &token), &issuer(i));
@@ -936,8 +916,7 @@ fn unknown_kids_refetch_at_most_once_per_worker() {
     let stack = Stack::start_with(
         |jwks| json!({"providers": {"test": remote(jwks, "5s", "600s")}}),
         |b| b.concurrency(WORKERS as u32),
-    )
-    .unwrap();
+    );
     // Every worker fetches its first key set on its own. Valid requests on
     // fresh connections (spread over the workers by the kernel) until every
     // worker has keys, so first fetches are not counted as refetches below.
@@ -979,8 +958,7 @@ fn a_request_before_the_first_key_set_waits_for_it() {
             json!({"providers": {"test": remote(jwks, "6s", "600s")}})
         },
         |b| b.concurrency(1),
-    )
-    .unwrap();
+    );
     let sent = Instant::now();
     let answers: Vec<(u16, Instant)> = std::thread::scope(|s| {
         // One client gives up while it waits: the others must not mind.
@@ -1055,8 +1033,7 @@ fn jwks_down_at_start_gives_503_then_requests_pass_once_it_recovers() {
             json!({"providers": {"test": remote(jwks, "1s", "600s")}})
         },
         |b| b.concurrency(1),
-    )
-    .unwrap();
+    );
     let token = Token::standard(Key::Rsa1).mint();
     let sent = Instant::now();
     let resp = bearer(&stack.envoy, &token);
@@ -1110,8 +1087,7 @@ fn jwks_down_during_operation_keeps_the_last_good_keys() {
     let stack = Stack::start_with(
         |jwks| json!({"providers": {"test": remote(jwks, "1s", "1s")}}),
         |b| b.concurrency(1),
-    )
-    .unwrap();
+    );
     assert_ok(
         &bearer(&stack.envoy, &Token::standard(Key::Rsa1).mint()),
         "before the outage",

@@ -22,9 +22,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 use test_harness::client::{self, Response};
-use test_harness::{paths, Bootstrap, Chunking, Envoy, Key, MockAgent, Reply, Token};
+use test_harness::{paths, Chunking, Envoy, MockAgent, Reply};
 
-use common::{assert_counter, mcp_python, provider_with_roles, show, start_envoy};
+use common::{assert_counter, mcp_python, provider_with_roles, show, start_envoy, token};
 
 const WAIT: Duration = Duration::from_secs(20);
 const DENIED: &str = "toolguard.tools.denied";
@@ -40,10 +40,6 @@ fn config(max_frame_bytes: Option<usize>) -> Value {
         tools["max_frame_bytes"] = json!(n);
     }
     json!({"providers": {"test": provider_with_roles()}, "tools": tools})
-}
-
-fn token(groups: &[&str]) -> String {
-    Token::standard(Key::Rsa1).groups(groups).mint()
 }
 
 fn analyst() -> String {
@@ -769,12 +765,8 @@ impl Drop for McpServer {
 
 /// Envoy with the filter in front of `server`.
 fn envoy_for(server: &McpServer) -> Envoy {
-    Bootstrap::new()
-        .plugin_config_json(&config(None))
-        .upstream(std::net::SocketAddr::from(([127, 0, 0, 1], server.port)))
-        .component_log_level("wasm", "debug")
-        .start()
-        .unwrap_or_else(|e| panic!("{e}"))
+    let upstream = std::net::SocketAddr::from(([127, 0, 0, 1], server.port));
+    common::start_envoy_with(upstream, &config(None), |b| b)
 }
 
 fn sdk_session(json_response: bool) {

@@ -5,16 +5,14 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 use test_harness::client::{self, BodyEnding};
-use test_harness::{paths, plugin_config, BodyEnd, Bootstrap, Chunking, Envoy, MockAgent, Reply};
+use test_harness::{paths, plugin_config, BodyEnd, Chunking, Envoy, MockAgent, Reply};
+
+mod common;
 
 const WAIT: Duration = Duration::from_secs(10);
 
 fn start(agent: &MockAgent) -> Envoy {
-    Bootstrap::new()
-        .plugin_config_json(&plugin_config::passthrough())
-        .upstream(agent.addr())
-        .start()
-        .unwrap_or_else(|e| panic!("{e}"))
+    common::start_envoy(agent, &plugin_config::passthrough())
 }
 
 #[test]
@@ -154,12 +152,9 @@ fn sse_over_an_http2_upstream_with_paced_chunks_is_unchanged() {
             .chunking(Chunking::Fixed(50))
             .delay(Duration::from_millis(5)),
     );
-    let envoy = Bootstrap::new()
-        .plugin_config_json(&plugin_config::passthrough())
-        .upstream(agent.addr())
-        .upstream_http2(true)
-        .start()
-        .unwrap();
+    let envoy = common::start_envoy_with(agent.addr(), &plugin_config::passthrough(), |b| {
+        b.upstream_http2(true)
+    });
     let resp = client::get(&envoy.url("/gemini")).send_blocking().unwrap();
     assert_eq!(resp.body.as_ref(), fixture.as_slice());
     assert_eq!(agent.last_request().unwrap().version, "HTTP/2.0");

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use test_harness::client::{self, Response};
-use test_harness::{paths, Bootstrap, Envoy, Key, MockAgent, Reply, Token};
+use test_harness::{paths, Envoy, MockAgent, Reply};
 use toolguard::ratelimit::proto::{Code, RateLimitRequest};
 
 use common::{assert_counter, assert_no_wasm_panic, provider_with_roles};
@@ -49,20 +49,12 @@ fn service(extra: Value) -> Value {
 }
 
 fn start(agent: &MockAgent, rls: SocketAddr, service_fields: Value) -> Envoy {
-    Bootstrap::new()
-        .plugin_config_json(&config(service(service_fields)))
-        .upstream(agent.addr())
-        .grpc_cluster("ratelimit", rls)
-        .component_log_level("wasm", "debug")
-        .start()
-        .unwrap_or_else(|e| panic!("{e}"))
+    let config = config(service(service_fields));
+    common::start_envoy_with(agent.addr(), &config, |b| b.grpc_cluster("ratelimit", rls))
 }
 
 fn token(sub: &str) -> String {
-    Token::standard(Key::Rsa1)
-        .sub(sub)
-        .groups(&["analysts"])
-        .mint()
+    common::user_token(sub, &["analysts"])
 }
 
 fn post(envoy: &Envoy, token: &str) -> Response {
@@ -269,14 +261,16 @@ fn the_tokens_a_stream_reports_are_charged_when_it_ends() {
     let envoy = start(&agent, rls.addr(), json!({}));
     assert_eq!(stream(&envoy, &token("alice")).status, 200);
     assert_counter(&envoy, "toolguard.tokens.charged", 442);
-    // Counted when the call is sent: it may reach the service a little later.
+    // The filter counts the charge when it sends it; the service sees it a
+    // moment later.
     let deadline = Instant::now() + WAIT;
     let charge = loop {
-        if let Some(c) = rls.requests().into_iter().find(|r| r.hits_addend == 442) {
-            break c;
+        let found = rls.requests().into_iter().find(|r| r.hits_addend == 442);
+        match found {
+            Some(charge) => break charge,
+            None if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(20)),
+            None => panic!("no charge of 442 tokens reached the service"),
         }
-        assert!(Instant::now() < deadline, "no charge of 442 tokens arrived");
-        std::thread::sleep(Duration::from_millis(20));
     };
     assert_eq!(
         descriptors(&charge),

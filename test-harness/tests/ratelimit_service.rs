@@ -22,11 +22,22 @@ use envoy_types::pb::envoy::service::ratelimit::v3::rate_limit_response::Code;
 use envoy_types::pb::envoy::service::ratelimit::v3::rate_limit_service_client::RateLimitServiceClient;
 use envoy_types::pb::envoy::service::ratelimit::v3::{RateLimitRequest, RateLimitResponse};
 use envoy_types::pb::google::protobuf::UInt64Value;
-use test_harness::bench::configs::{Filter, Front, Route};
-use test_harness::bench::ratelimit::{grpc_cluster, native_ratelimit_filter, NativeOptions};
 use test_harness::client;
 use test_harness::ratelimit::{Fault, RateLimitService};
-use test_harness::{runtime, Envoy, Key, MockAgent, Reply, Token};
+use test_harness::{runtime, Envoy, MockAgent, Reply};
+
+mod common;
+
+// The bench's Envoy configurations, from the bench binary's own modules.
+#[path = "../src/bin/bench/configs.rs"]
+#[allow(dead_code)]
+mod configs;
+#[path = "../src/bin/bench/native_ratelimit.rs"]
+#[allow(dead_code)]
+mod native_ratelimit;
+
+use configs::{Filter, Front, Route};
+use native_ratelimit::{grpc_cluster, native_ratelimit_filter, NativeOptions};
 
 const DOMAIN: &str = "agents";
 
@@ -51,7 +62,7 @@ fn limits() -> String {
 }
 
 fn token(sub: &str) -> String {
-    Token::standard(Key::Rsa1).sub(sub).exp_in(3600).mint()
+    common::user_token(sub, &[])
 }
 
 /// Envoy's `jwt_authn` + ratelimit filters in front of the echoing mock

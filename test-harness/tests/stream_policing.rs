@@ -19,7 +19,9 @@ use test_harness::client::{self, BodyEnding, Response};
 use test_harness::{paths, plugin_config, BodyEnd, Chunking, Envoy, Key, MockAgent, Reply, Token};
 
 use common::sse::{self, denied_event};
-use common::{assert_counter, counter, provider_with_roles, show, start_envoy, stream_fixtures};
+use common::{
+    assert_counter, counter, provider_with_roles, show, start_envoy, stream_fixtures, token,
+};
 
 const WAIT: Duration = Duration::from_secs(20);
 
@@ -57,10 +59,6 @@ fn fixture(name: &str) -> Vec<u8> {
 /// `tools` with these roles; the test provider reads roles from `cognito:groups`.
 fn config(tools: Value) -> Value {
     json!({"providers": {"test": provider_with_roles()}, "tools": tools})
-}
-
-fn token(groups: &[&str]) -> String {
-    Token::standard(Key::Rsa1).groups(groups).mint()
 }
 
 /// Where the filter must cut `stream` for a caller allowed only `allowed`: the

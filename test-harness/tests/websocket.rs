@@ -22,9 +22,11 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use serde_json::{json, Value};
-use test_harness::{paths, Bootstrap, Envoy, Key, Token};
+use test_harness::{paths, Envoy};
 
-use common::{assert_counter, assert_no_wasm_panic, provider_with_roles, run_python, ws_python};
+use common::{
+    assert_counter, assert_no_wasm_panic, provider_with_roles, run_python, token, ws_python,
+};
 use rls::{Answer, ScriptedRls};
 use toolguard::ratelimit::proto::Code;
 
@@ -82,25 +84,21 @@ fn start_with(
         "providers": {"test": provider},
         "tools": {"roles": {"all": ["*"]}, "default": [], "max_frame_bytes": max_frame_bytes},
     });
-    let mut bootstrap = Bootstrap::new();
-    if let Some(addr) = rls {
+    if rls.is_some() {
         config["rate_limits"] = json!({
             "service": {"cluster": "ratelimit", "domain": "agents", "timeout": "500ms"},
             "tools": [[{"key": "tool", "from": "tool"}]],
         });
-        bootstrap = bootstrap.grpc_cluster("ratelimit", addr);
     }
-    let envoy = bootstrap
-        .plugin_config_json(&config)
-        .upstream(([127, 0, 0, 1], agent.port).into())
-        .component_log_level("wasm", "debug")
-        .start()
-        .unwrap_or_else(|e| panic!("{e}"));
+    let envoy = common::start_envoy_with(
+        ([127, 0, 0, 1], agent.port).into(),
+        &config,
+        |b| match rls {
+            Some(addr) => b.grpc_cluster("ratelimit", addr),
+            None => b,
+        },
+    );
     (agent, envoy)
-}
-
-fn token(groups: &[&str]) -> String {
-    Token::standard(Key::Rsa1).groups(groups).mint()
 }
 
 /// A stream fixture's frames' `data`, one message each.

@@ -1,6 +1,6 @@
-//! A running Envoy: started from a [`Bootstrap`] or a configuration file, its
-//! output captured to a log file, ready once the admin API says LIVE; killed
-//! when dropped.
+//! A running Envoy: started from a [`Bootstrap`] (built, or a configuration
+//! file), its output captured to a log file, ready once the admin API says
+//! LIVE; killed when dropped.
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -12,8 +12,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use super::{admin, locate, spawner};
-use crate::bootstrap::{Bootstrap, LISTENER_NAME};
-use crate::file_envoy::FileEnvoyOptions;
+use crate::bootstrap::Bootstrap;
 use crate::wait::poll_until;
 use crate::{paths, Error, Result};
 
@@ -33,73 +32,18 @@ pub struct Envoy {
     keep_logs: bool,
 }
 
-/// What one Envoy process is started with.
-struct Launch {
-    dir: PathBuf,
-    config: PathBuf,
-    args: Vec<String>,
-    env: Vec<(String, String)>,
-    listener: String,
-    timeout: Duration,
-}
-
 impl Envoy {
-    /// Starts Envoy and waits until it is ready ([`START_TIMEOUT`]). If Envoy
+    /// Starts Envoy on `bootstrap` and waits until it is ready (the
+    /// bootstrap's start timeout, [`START_TIMEOUT`] by default). If Envoy
     /// exits first (e.g. it refused the plugin configuration) the error holds
     /// the end of its log.
     pub fn start(bootstrap: &Bootstrap) -> Result<Envoy> {
-        Envoy::start_with_timeout(bootstrap, START_TIMEOUT)
-    }
-
-    pub fn start_with_timeout(bootstrap: &Bootstrap, timeout: Duration) -> Result<Envoy> {
-        paths::check_wasm(&bootstrap.wasm_path())?;
+        if let Some(wasm) = bootstrap.wasm_path() {
+            paths::check_wasm(&wasm)?;
+        }
         let dir = paths::new_run_dir("envoy")?;
         let config = bootstrap.write(&dir)?;
-        let launch = Launch {
-            dir,
-            config,
-            args: bootstrap.command_line_options(),
-            env: Vec::new(),
-            listener: LISTENER_NAME.to_string(),
-            timeout,
-        };
-        Envoy::launch(launch)
-    }
-
-    /// Starts Envoy on a configuration text (YAML or JSON, placeholders already
-    /// filled) and waits until the listener `options.listener` is bound.
-    pub fn start_file(config: &str, options: &FileEnvoyOptions) -> Result<Envoy> {
-        let dir = paths::new_run_dir("file-envoy")?;
-        let config_path = dir.join("envoy.yaml");
-        std::fs::write(&config_path, config)
-            .map_err(|e| Error::new(format!("writing {}: {e}", config_path.display())))?;
-        let launch = Launch {
-            dir,
-            config: config_path,
-            args: vec![
-                "--concurrency".to_string(),
-                options.concurrency.to_string(),
-                "--log-level".to_string(),
-                options.log_level.clone(),
-                "--disable-hot-restart".to_string(),
-            ],
-            env: options.env.clone(),
-            listener: options.listener.clone(),
-            timeout: options.start_timeout,
-        };
-        Envoy::launch(launch)
-    }
-
-    fn launch(launch: Launch) -> Result<Envoy> {
         let envoy = locate::envoy_command()?;
-        let Launch {
-            dir,
-            config,
-            args,
-            env,
-            listener,
-            timeout,
-        } = launch;
         let log_path = dir.join("envoy.log");
         let address_file = dir.join("admin-address.txt");
         let log = File::create(&log_path)
@@ -111,10 +55,10 @@ impl Envoy {
         command
             .arg("-c")
             .arg(&config)
-            .args(args)
+            .args(bootstrap.command_line_options())
             .arg("--admin-address-path")
             .arg(&address_file)
-            .envs(env)
+            .envs(bootstrap.env_vars().iter().cloned())
             .stdin(Stdio::null())
             .stdout(Stdio::from(log))
             .stderr(Stdio::from(log_err));
@@ -132,10 +76,10 @@ impl Envoy {
             log_path,
             admin: SocketAddr::from(([127, 0, 0, 1], 0)),
             listener: SocketAddr::from(([127, 0, 0, 1], 0)),
-            listener_name: listener,
+            listener_name: bootstrap.listener_name().to_string(),
             keep_logs: std::env::var_os("TOOLGUARD_KEEP_LOGS").is_some(),
         };
-        match envoy.wait_ready(&address_file, timeout) {
+        match envoy.wait_ready(&address_file, bootstrap.timeout()) {
             Ok(()) => Ok(envoy),
             Err(why) => {
                 let err = Error::new(format!(
@@ -202,10 +146,6 @@ impl Envoy {
         self.listener.port()
     }
 
-    pub fn admin_addr(&self) -> SocketAddr {
-        self.admin
-    }
-
     /// `http://127.0.0.1:PORT{path}` on the HTTP listener.
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.listener)
@@ -219,11 +159,6 @@ impl Envoy {
     /// GET an admin page; `(status, body)`.
     pub fn admin_get(&self, path: &str) -> Result<(u16, String)> {
         admin::request(self.admin, "GET", path).map(|r| (r.status, r.body))
-    }
-
-    /// POST to an admin endpoint (e.g. `/logging?wasm=debug`); `(status, body)`.
-    pub fn admin_post(&self, path: &str) -> Result<(u16, String)> {
-        admin::request(self.admin, "POST", path).map(|r| (r.status, r.body))
     }
 
     /// Every stat with an integer value (counters and gauges) from `/stats`.
@@ -464,7 +399,7 @@ mod tests {
         let json = r#"{"listener_statuses":[{"name":"other","local_address":{"socket_address":{"address":"127.0.0.1","port_value":1}}},
             {"name":"toolguard","local_address":{"socket_address":{"address":"127.0.0.1","port_value":44533}}}]}"#;
         assert_eq!(
-            listener_address(json, LISTENER_NAME),
+            listener_address(json, crate::bootstrap::LISTENER_NAME),
             Some("127.0.0.1:44533".parse().unwrap())
         );
     }

@@ -209,12 +209,6 @@ impl Reply {
         self.end = End::Reset;
         self
     }
-
-    /// Send everything planned, then abort instead of ending cleanly.
-    pub fn reset_at_end(mut self) -> Reply {
-        self.end = End::Reset;
-        self
-    }
 }
 
 #[cfg(test)]

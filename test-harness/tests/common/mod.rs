@@ -1,15 +1,23 @@
-//! Helpers shared by the real-Envoy test files (each file uses a part of them).
+//! Helpers shared by the real-Envoy test files (each file uses a part of
+//! them): the one way a test starts Envoy ([`start_envoy_with`], and
+//! [`Stack`] built on it), the one token helper ([`token`]), the one counter
+//! helper ([`counter`], [`assert_counter`]).
 #![allow(dead_code)]
 
 pub mod jwt;
 pub mod sse;
+mod stack;
 
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
-use test_harness::{paths, plugin_config, Bootstrap, Envoy, MockAgent};
+use test_harness::{paths, plugin_config, Bootstrap, Envoy, Key, MockAgent, Token};
+
+#[allow(unused_imports)]
+pub use stack::Stack;
 
 /// The test provider (keys inline) with roles read from `cognito:groups`.
 pub fn provider_with_roles() -> Value {
@@ -18,15 +26,37 @@ pub fn provider_with_roles() -> Value {
     p
 }
 
-/// Envoy with the filter (wasm logs at debug, for evidence when a test fails)
-/// in front of `agent`.
+/// Envoy with the filter configured by `config` (wasm logs at debug, for
+/// evidence when a test fails) in front of `agent`.
 pub fn start_envoy(agent: &MockAgent, config: &Value) -> Envoy {
-    Bootstrap::new()
+    start_envoy_with(agent.addr(), config, |b| b)
+}
+
+/// [`start_envoy`] in front of any `upstream`, with whatever else `tweak`
+/// sets on the bootstrap (workers, clusters, header limits, HTTP/2).
+/// Tests of a refused start call [`Envoy::start`] itself, for its error.
+pub fn start_envoy_with(
+    upstream: SocketAddr,
+    config: &Value,
+    tweak: impl FnOnce(Bootstrap) -> Bootstrap,
+) -> Envoy {
+    let bootstrap = Bootstrap::new()
         .plugin_config_json(config)
-        .upstream(agent.addr())
-        .component_log_level("wasm", "debug")
-        .start()
-        .unwrap_or_else(|e| panic!("{e}"))
+        .upstream(upstream)
+        .component_log_level("wasm", "debug");
+    Envoy::start(&tweak(bootstrap)).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// A valid token of the test provider (`Key::Rsa1`, an hour left) for a
+/// caller in `groups`; anything else is built with [`Token`] itself.
+pub fn token(groups: &[&str]) -> String {
+    user_token("test-user", groups)
+}
+
+/// [`token`] for the caller `sub` (rate limits and caches tell callers apart
+/// by it).
+pub fn user_token(sub: &str, groups: &[&str]) -> String {
+    Token::standard(Key::Rsa1).sub(sub).groups(groups).mint()
 }
 
 /// Every `streams/*.sse` fixture, sorted by name: (file name, bytes).
@@ -79,9 +109,13 @@ fn venv_python(script: &str, what: &str) -> PathBuf {
     PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
 }
 
-/// A counter's value, 0 while Envoy has not reported it.
+/// A counter's (or gauge's) value; panics naming it if Envoy has no such
+/// stat. toolguard defines all its metrics when its VMs start, so a missing
+/// `toolguard.*` name is a wrong name or a broken filter, never "not yet".
 pub fn counter(envoy: &Envoy, name: &str) -> u64 {
-    envoy.counter(name).unwrap_or(0)
+    envoy
+        .counter(name)
+        .unwrap_or_else(|| panic!("Envoy has no counter {name}"))
 }
 
 /// Waits for `name` to reach `value` and checks it went no further.

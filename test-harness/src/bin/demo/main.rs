@@ -6,24 +6,29 @@
 //! skips the session (for scripts/chat-page-test, which drives the chat page
 //! in a browser); `--info-file` writes the addresses as JSON once all is up.
 
-pub mod idp;
-pub mod runtime;
-pub mod session;
+mod cli;
+mod idp;
+mod runtime;
+mod script;
+mod session;
+mod ws;
 
 use std::io::IsTerminal;
 use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
+use std::process::ExitCode;
 use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use crate::file_envoy::{fill_placeholders, FileEnvoyOptions};
-use crate::ratelimit::RateLimitService;
-use crate::Envoy;
-use crate::{paths, runtime as harness_runtime, Error, Result};
+use test_harness::placeholders::fill_placeholders;
+use test_harness::ratelimit::RateLimitService;
+use test_harness::{paths, runtime as harness_runtime, Error, Result};
+use test_harness::{Bootstrap, Envoy};
 
 use self::idp::MockIdp;
-use self::runtime::{MockRuntime, Pacing};
+use self::runtime::MockRuntime;
+use self::script::Pacing;
 
 /// The listener name in `envoy/demo.yaml`.
 pub const LISTENER: &str = "demo";
@@ -195,7 +200,7 @@ pub fn start(options: &Options, out: Out) -> Result<Demo> {
             "expired": idp::id_token(&issuer, &idp::ANALYST, -600).mint(),
         })
     }));
-    let envoy = Envoy::start_file(&config, &FileEnvoyOptions::listener(LISTENER))?;
+    let envoy = Envoy::start(&Bootstrap::from_file(config, LISTENER))?;
     ENVOY_GROUP.store(envoy.pid() as i32, Ordering::SeqCst);
     Ok(Demo {
         idp,
@@ -231,7 +236,7 @@ fn install_signal_handler() {
             _ = hangup => {}
         }
         stop_envoy_group();
-        for path in std::mem::take(&mut *crate::wait::lock(&REMOVE_ON_EXIT)) {
+        for path in std::mem::take(&mut *test_harness::wait::lock(&REMOVE_ON_EXIT)) {
             let _ = std::fs::remove_dir_all(&path).or_else(|_| std::fs::remove_file(&path));
         }
         println!("\nstopped: Envoy, the mock runtime and the mock identity provider.");
@@ -293,7 +298,7 @@ pub fn run(options: Options) -> i32 {
             return 2;
         }
     };
-    let envoy_cmd = crate::envoy::envoy_command()
+    let envoy_cmd = test_harness::envoy::envoy_command()
         .map(|c| c.display())
         .unwrap_or_default();
     println!(
@@ -325,7 +330,7 @@ pub fn run(options: Options) -> i32 {
         }
     }
     if options.serve_only {
-        let mut remove = crate::wait::lock(&REMOVE_ON_EXIT);
+        let mut remove = test_harness::wait::lock(&REMOVE_ON_EXIT);
         remove.push(demo.envoy.dir().to_path_buf());
         remove.extend(options.info_file.iter().cloned());
         drop(remove);
@@ -381,4 +386,8 @@ fn wait_for_signal(demo: &mut Demo) -> i32 {
             return 1;
         }
     }
+}
+
+fn main() -> ExitCode {
+    cli::main()
 }

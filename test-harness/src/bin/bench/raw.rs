@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::{Error, Result};
+use test_harness::{Error, Result};
 
 /// A stream whose response head and first SSE frame arrived.
 pub struct OpenStream {

@@ -1,4 +1,4 @@
-//! `bench` (scripts/bench): the performance benchmark of issue #8.
+//! The command line of `bench` (scripts/bench), the performance benchmark of issue #8.
 //!
 //! ```text
 //! bench [--quick] [--out FILE] [--only NAME,...] [--rounds N] [--strict]
@@ -12,7 +12,7 @@ use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use test_harness::bench::{self, report, Options, Scenario};
+use crate::{report, Options, Scenario};
 use test_harness::paths;
 
 const USAGE: &str = "\
@@ -78,7 +78,7 @@ fn parse(mut args: VecDeque<String>) -> Result<Option<Cli>, String> {
     Ok(Some(cli))
 }
 
-fn main() -> ExitCode {
+pub fn main() -> ExitCode {
     let cli = match parse(std::env::args().skip(1).collect()) {
         Ok(Some(cli)) => cli,
         Ok(None) => {
@@ -127,7 +127,7 @@ fn run(cli: &Cli) -> test_harness::Result<bool> {
             paths::repo_root().join("BENCHMARKS.md")
         }
     });
-    let results = bench::run(&opts)?;
+    let results = crate::run(&opts)?;
     let mut command = "scripts/bench".to_string();
     for arg in std::env::args().skip(1) {
         command.push(' ');

@@ -1,4 +1,4 @@
-//! `demo`: the driver behind `scripts/demo`. See `test_harness::demo`.
+//! The command line of `demo`, the driver behind `scripts/demo` (see the crate's root).
 //!
 //! ```text
 //! demo [--check | --serve-only] [--fast] [--port N] [--admin-port N] [--agent-port N]
@@ -8,7 +8,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use test_harness::demo::{self, Options};
+use crate::Options;
 
 const USAGE: &str = "\
 usage: demo [--check | --serve-only] [--fast] [--port N] [--admin-port N] [--agent-port N]
@@ -66,9 +66,9 @@ fn parse(mut args: impl Iterator<Item = String>) -> Result<Options, String> {
     Ok(o)
 }
 
-fn main() -> ExitCode {
+pub fn main() -> ExitCode {
     match parse(std::env::args().skip(1)) {
-        Ok(options) => ExitCode::from(demo::run(options).clamp(0, 255) as u8),
+        Ok(options) => ExitCode::from(crate::run(options).clamp(0, 255) as u8),
         Err(e) if e.is_empty() => {
             println!("{USAGE}");
             ExitCode::SUCCESS

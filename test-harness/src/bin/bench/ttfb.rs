@@ -8,7 +8,7 @@ use std::time::Duration;
 use super::configs::Front;
 use super::raw;
 use super::stats::median;
-use crate::{runtime, Envoy, Error, Result};
+use test_harness::{runtime, Envoy, Error, Result};
 
 /// Median time to the first complete frame per configuration, over
 /// `samples` requests made alternately (one fresh connection each).

@@ -8,26 +8,30 @@
 //! - [`throughput`]: interleaved rounds, each run checked for errors;
 //! - [`scenarios`]: what each scenario compares;
 //! - [`memory`], [`ttfb`]: the streaming measurements;
-//! - [`report`]: the Markdown and the targets.
+//! - [`report`]: the Markdown and the targets;
+//! - [`cli`]: the command line.
 
-pub mod configs;
-pub mod load;
-pub mod memory;
-pub mod pool;
-pub mod ratelimit;
+mod cli;
+mod configs;
+mod load;
+mod memory;
+mod native_ratelimit;
+mod pool;
+mod ratelimit;
 mod raw;
-pub mod report;
-pub mod scenarios;
-pub mod sse;
-pub mod stats;
-pub mod throughput;
-pub mod ttfb;
+mod report;
+mod scenarios;
+mod sse;
+mod stats;
+mod throughput;
+mod ttfb;
 
 use std::path::PathBuf;
+use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use crate::tokens::Key;
-use crate::{Error, Result};
+use test_harness::tokens::Key;
+use test_harness::{Error, Result};
 
 /// The scenarios, by the names `--only` takes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -202,7 +206,7 @@ pub struct Results {
 /// answers, cut streams, nothing measured) is an error.
 pub fn run(opts: &Options) -> Result<Results> {
     let started = Instant::now();
-    crate::paths::check_wasm(&opts.toolguard_wasm)?;
+    test_harness::paths::check_wasm(&opts.toolguard_wasm)?;
     if !opts.empty_wasm.is_file() {
         return Err(Error::new(format!(
             "the empty filter module {} does not exist: scripts/bench builds it \
@@ -265,4 +269,8 @@ pub fn run(opts: &Options) -> Result<Results> {
     let _ = std::fs::remove_dir_all(&opts.work_dir);
     results.elapsed = started.elapsed();
     Ok(results)
+}
+
+fn main() -> ExitCode {
+    cli::main()
 }

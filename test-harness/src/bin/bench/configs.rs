@@ -1,4 +1,4 @@
-//! The Envoy configurations the benchmark compares. Unlike [`crate::Bootstrap`]
+//! The Envoy configurations the benchmark compares. Unlike [`test_harness::Bootstrap`]
 //! (always the toolguard filter in front of the `agent` cluster), these vary
 //! the HTTP filter (none, Envoy's `jwt_authn`, a Wasm module, a Lua probe) and
 //! the route (a direct response, so no upstream skews the auth numbers, or an
@@ -9,10 +9,9 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{json, Value};
 
-use crate::file_envoy::FileEnvoyOptions;
-use crate::plugin_config::{TEST_AUDIENCE, TEST_ISSUER};
-use crate::tokens::{jwks, Key};
-use crate::{Envoy, Result};
+use test_harness::plugin_config::{TEST_AUDIENCE, TEST_ISSUER};
+use test_harness::tokens::{jwks, Key};
+use test_harness::{Bootstrap, Envoy, Result};
 
 /// The listener every benchmark Envoy serves on.
 pub const LISTENER: &str = "bench";
@@ -52,7 +51,7 @@ pub enum Filter {
     /// An Envoy Lua filter (used to observe how a body is chunked).
     Lua(String),
     /// [`Filter::JwtAuthn`], then this HTTP filter (e.g. Envoy's ratelimit
-    /// filter, [`super::ratelimit::native_ratelimit_filter`], whose service
+    /// filter, [`super::native_ratelimit::native_ratelimit_filter`], whose service
     /// cluster is added with [`Front::with_cluster`]).
     JwtAuthnThen(Value),
 }
@@ -99,11 +98,11 @@ impl Front {
 
     /// Starts it with `workers` worker threads and waits until it is ready.
     pub fn start(&self, workers: u32) -> Result<Envoy> {
-        let mut options = FileEnvoyOptions::listener(LISTENER);
-        options.concurrency = workers;
-        // Logging per request would be measured too; warnings still show.
-        options.log_level = "warn".into();
-        Envoy::start_file(&self.to_json().to_string(), &options)
+        let bootstrap = Bootstrap::from_file(self.to_json().to_string(), LISTENER)
+            .concurrency(workers)
+            // Logging per request would be measured too; warnings still show.
+            .log_level("warn");
+        Envoy::start(&bootstrap)
     }
 
     pub fn to_json(&self) -> Value {

@@ -12,8 +12,8 @@ use super::sse;
 use super::throughput::{self, Contender, Expect, Plan, Probe, Requests, Series};
 use super::ttfb::{self, TtfbResult};
 use super::Options;
-use crate::tokens::{Key, Token};
-use crate::{Envoy, Error, MockAgent, Reply, Result};
+use test_harness::tokens::{Key, Token};
+use test_harness::{Envoy, Error, MockAgent, Reply, Result};
 
 /// The token every cached-path request carries.
 pub fn cached_token() -> String {
@@ -256,7 +256,7 @@ function envoy_on_response(handle)
 end
 "#;
     let envoy = Front::new(Filter::Lua(LUA.into()), route).start(opts.workers)?;
-    let resp = crate::client::get(&envoy.url("/sse")).send_blocking()?;
+    let resp = test_harness::client::get(&envoy.url("/sse")).send_blocking()?;
     if resp.status != 200 {
         return Err(Error::new(format!(
             "chunking probe ({label}): /sse answered {}",

@@ -290,8 +290,8 @@ fn machine(md: &mut String, opts: &Options, r: &Results) {
             format!("{:.1} GiB", kb / 1048576.0)
         });
     let nproc = std::thread::available_parallelism().map_or(0, |n| n.get());
-    let root = crate::paths::repo_root().display().to_string();
-    let envoy = crate::envoy::envoy_command()
+    let root = test_harness::paths::repo_root().display().to_string();
+    let envoy = test_harness::envoy::envoy_command()
         .ok()
         .and_then(|e| {
             let out = e.command().arg("--version").output().ok()?;

@@ -1,9 +1,6 @@
-//! Envoy run from a hand-written config file (`envoy/*.yaml`) rather than a
-//! [`crate::Bootstrap`]: filling its `${NAME}` placeholders, and the options
-//! [`crate::Envoy::start_file`] starts it with. The demo and the tests of the
-//! shipped configs use it.
-
-use std::time::Duration;
+//! The `${NAME}` placeholders of the hand-written Envoy configs (`envoy/*.yaml`),
+//! filled before [`crate::Bootstrap::from_file`] runs one. The demo and the
+//! tests of the shipped configs use them.
 
 use crate::{Error, Result};
 
@@ -41,35 +38,6 @@ pub fn placeholders(text: &str) -> Vec<String> {
         }
     }
     names.into_iter().collect()
-}
-
-/// How to run Envoy on a configuration file ([`crate::Envoy::start_file`]).
-#[derive(Clone, Debug)]
-pub struct FileEnvoyOptions {
-    /// The listener whose address [`crate::Envoy::addr`] reports.
-    pub listener: String,
-    pub concurrency: u32,
-    pub log_level: String,
-    /// Extra environment for the Envoy process (e.g. AWS credentials).
-    pub env: Vec<(String, String)>,
-    pub start_timeout: Duration,
-}
-
-impl FileEnvoyOptions {
-    pub fn listener(name: &str) -> FileEnvoyOptions {
-        FileEnvoyOptions {
-            listener: name.to_string(),
-            concurrency: 2,
-            log_level: "info".into(),
-            env: Vec::new(),
-            start_timeout: crate::envoy::START_TIMEOUT,
-        }
-    }
-
-    pub fn env(mut self, name: &str, value: &str) -> FileEnvoyOptions {
-        self.env.push((name.to_string(), value.to_string()));
-        self
-    }
 }
 
 #[cfg(test)]

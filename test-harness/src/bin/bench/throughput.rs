@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use super::configs::{Front, CHECK_PATH, ECHO_HEADER, STAT_PREFIX};
 use super::load::{LoadResult, LoadSpec, Wrk};
 use super::stats::median;
-use crate::{client, Envoy, Error, Result};
+use test_harness::{client, Envoy, Error, Result};
 
 /// What a configuration must show after each run, besides no errors.
 #[derive(Clone, Debug)]

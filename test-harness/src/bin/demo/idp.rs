@@ -13,9 +13,9 @@ use http_body_util::{BodyExt, Full};
 use hyper::{Request, Response};
 use serde_json::{json, Value};
 
-use crate::server::{self, Server};
-use crate::tokens::{self, Key, Token};
-use crate::Result;
+use test_harness::server::{self, Server};
+use test_harness::tokens::{self, Key, Token};
+use test_harness::Result;
 
 /// The made-up user pool id in the issuer and JWKS paths.
 pub const POOL_ID: &str = "us-east-1_DEMO";

@@ -10,9 +10,10 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
 use super::idp::{ADMIN, ANALYST, TRIAL};
-use super::runtime::{self, Invocation, StreamEnd};
+use super::runtime::{Invocation, StreamEnd};
+use super::script::{self, Pacing};
 use super::{Demo, Out};
-use crate::client::{self, BodyEnding};
+use test_harness::client::{self, BodyEnding};
 
 /// The path `/chat` is rewritten to (envoy/demo.yaml): the AgentCore
 /// InvokeAgentRuntime path of the made-up runtime ARN
@@ -196,6 +197,50 @@ fn describe(frame: &str, out: Out) -> String {
     out.dim(&short(&data, 70))
 }
 
+/// Prints one frame as `show` says; whether it was shown in a summary.
+fn print_frame(out: Out, show: Option<Show>, at: Duration, frame: &str) -> bool {
+    let summarized = frame.contains("toolUse\":{\"toolUseId") || frame.starts_with("event: error");
+    let shown = match show {
+        Some(Show::Frames) => true,
+        Some(Show::Summary) => summarized,
+        None => false,
+    };
+    if shown {
+        println!(
+            "  {}  {}",
+            out.dim(&format!("+{:.3}s", at.as_secs_f64())),
+            describe(frame, out)
+        );
+    }
+    shown && show == Some(Show::Summary)
+}
+
+/// Prints how the stream ended (and, in a summary, how many frames it had).
+fn print_end(
+    out: Out,
+    show: Option<Show>,
+    ending: &BodyEnding,
+    at: Duration,
+    frames: usize,
+    shown: usize,
+) {
+    let how = match ending {
+        BodyEnding::Complete => "stream ended",
+        BodyEnding::Error(_) => "stream closed by Envoy (reset, no clean end)",
+        BodyEnding::TimedOut => "no end in time",
+    };
+    let extra = if show == Some(Show::Summary) {
+        format!(", {frames} frames, {shown} shown")
+    } else {
+        String::new()
+    };
+    println!(
+        "  {}  {}",
+        out.dim(&format!("+{:.3}s", at.as_secs_f64())),
+        out.dim(&format!("{how}{extra}"))
+    );
+}
+
 /// Sends a request and reads the answer frame by frame, printing as told.
 fn stream(
     demo: &Demo,
@@ -232,25 +277,8 @@ fn stream(
                 pending.push_str(&text);
                 while let Some(end) = pending.find("\n\n") {
                     let frame: String = pending.drain(..end + 2).collect();
-                    let line = describe(&frame, out);
-                    match show {
-                        Some(Show::Frames) => {
-                            println!(
-                                "  {}  {line}",
-                                out.dim(&format!("+{:.3}s", at.as_secs_f64()))
-                            )
-                        }
-                        Some(Show::Summary)
-                            if frame.contains("toolUse\":{\"toolUseId")
-                                || frame.starts_with("event: error") =>
-                        {
-                            shown_summary += 1;
-                            println!(
-                                "  {}  {line}",
-                                out.dim(&format!("+{:.3}s", at.as_secs_f64()))
-                            )
-                        }
-                        _ => {}
+                    if print_frame(out, show, at, &frame) {
+                        shown_summary += 1;
                     }
                     frames.push((at, frame));
                 }
@@ -268,20 +296,13 @@ fn stream(
         frames.push((start.elapsed(), pending.clone()));
     }
     if show.is_some() {
-        let how = match &ending {
-            BodyEnding::Complete => "stream ended".to_string(),
-            BodyEnding::Error(_) => "stream closed by Envoy (reset, no clean end)".to_string(),
-            BodyEnding::TimedOut => "no end in time".to_string(),
-        };
-        let extra = if show == Some(Show::Summary) {
-            format!(", {} frames, {} shown", frames.len(), shown_summary)
-        } else {
-            String::new()
-        };
-        println!(
-            "  {}  {}",
-            out.dim(&format!("+{:.3}s", start.elapsed().as_secs_f64())),
-            out.dim(&format!("{how}{extra}"))
+        print_end(
+            out,
+            show,
+            &ending,
+            start.elapsed(),
+            frames.len(),
+            shown_summary,
         );
     }
     Ok(Streamed {
@@ -409,18 +430,45 @@ fn tampered(token: &str) -> String {
     format!("{h}.{}.{s}", URL_SAFE_NO_PAD.encode(claims.to_string()))
 }
 
+/// What the steps share: the demo and the demo users' tokens.
+struct Steps<'a> {
+    demo: &'a Demo,
+    out: Out,
+    issuer: String,
+    analyst: String,
+    admin: String,
+    pacing: Pacing,
+}
+
 /// Runs every step; returns what was checked.
 pub fn run(demo: &Demo) -> Report {
-    let out = demo.out;
+    let c = Steps {
+        demo,
+        out: demo.out,
+        issuer: demo.idp.issuer().to_string(),
+        analyst: demo.idp.mint(&ANALYST, 3600),
+        admin: demo.idp.mint(&ADMIN, 3600),
+        pacing: demo.runtime.pacing(),
+    };
     let mut r = Report::default();
-    let issuer = demo.idp.issuer().to_string();
-    let analyst = demo.idp.mint(&ANALYST, 3600);
-    let admin = demo.idp.mint(&ADMIN, 3600);
-    let pacing = demo.runtime.pacing();
+    bypassed(&c, &mut r);
+    allowed_tool_call(&c, &mut r);
+    denied_tool_call(&c, &mut r);
+    admin_tool_call(&c, &mut r);
+    no_token(&c, &mut r);
+    expired_token(&c, &mut r);
+    tampered_token(&c, &mut r);
+    spoofed_headers(&c, &mut r);
+    rate_limited(demo, &mut r);
+    counters(&c, &mut r);
+    r
+}
 
-    // 1. ----------------------------------------------------------------
+/// Step 1: `/ping` and the chat page need no token.
+fn bypassed(c: &Steps, r: &mut Report) {
+    let (demo, out) = (c.demo, c.out);
     title(
-        &mut r,
+        r,
         out,
         1,
         "GET /ping (health check) and / (the chat page) need no token: bypassed",
@@ -467,10 +515,15 @@ pub fn run(demo: &Demo) -> Report {
             r.check(out, false, format!("GET /: {e}"));
         }
     }
+}
 
-    // 2. ----------------------------------------------------------------
+/// Step 2: the analyst's allowed tool call streams through unchanged, and the runtime sees the identity toolguard derived.
+fn allowed_tool_call(c: &Steps, r: &mut Report) {
+    let (demo, out) = (c.demo, c.out);
+    let analyst = &c.analyst;
+    let pacing = c.pacing;
     title(
-        &mut r,
+        r,
         out,
         2,
         &format!(
@@ -483,10 +536,10 @@ pub fn run(demo: &Demo) -> Report {
     ));
     let session = "demo-analyst-session-000000000000000001";
     let index = demo.runtime.count();
-    let script = runtime::script(PROMPT_SEARCH, pacing);
+    let script = script::script(PROMPT_SEARCH, pacing);
     match stream(
         demo,
-        chat(demo, Some(&analyst), PROMPT_SEARCH, Some(session)),
+        chat(demo, Some(analyst), PROMPT_SEARCH, Some(session)),
         Some(Show::Frames),
     ) {
         Ok(s) => {
@@ -526,67 +579,80 @@ pub fn run(demo: &Demo) -> Report {
                     script.duration().as_secs_f64()
                 ),
             );
-            match demo.runtime.invocation(index) {
-                Some(inv) => {
-                    show_seen(demo, &inv);
-                    r.check_eq(
-                        out,
-                        "path (POST /chat rewritten to InvokeAgentRuntime)",
-                        Some(&inv.path),
-                        INVOKE_PATH,
-                    );
-                    expect_custom(&mut r, out, &inv, "User-Sub", ANALYST.sub);
-                    expect_custom(&mut r, out, &inv, "User-Email", ANALYST.email);
-                    expect_custom(&mut r, out, &inv, "User-Groups", "analysts");
-                    expect_custom(
-                        &mut r,
-                        out,
-                        &inv,
-                        "Allowed-Tools",
-                        "search_filings,generate_report",
-                    );
-                    r.check(
-                        out,
-                        inv.header(&format!("{CUSTOM}request-id"))
-                            .is_some_and(|v| !v.is_empty()),
-                        "runtime saw ...-Custom-Request-Id (from x-request-id)",
-                    );
-                    r.check_eq(
-                        out,
-                        "runtime saw the session id bound to the user",
-                        inv.header(SESSION_HEADER),
-                        &bound_session(&issuer, ANALYST.sub, session),
-                    );
-                    r.check_eq(
-                        out,
-                        "Authorization passed on unchanged",
-                        inv.header("authorization"),
-                        &format!("Bearer {analyst}"),
-                    );
-                }
-                None => {
-                    r.check(out, false, "the request reached the runtime");
-                }
-            }
+            seen_as_analyst(c, r, index, session);
         }
         Err(e) => {
             r.check(out, false, format!("POST /chat: {e}"));
         }
     }
+}
 
-    // 3. ----------------------------------------------------------------
+/// Step 2, at the runtime: the rewritten path, the identity headers and the
+/// session id toolguard derived from the analyst's token.
+fn seen_as_analyst(c: &Steps, r: &mut Report, index: usize, session: &str) {
+    let (demo, out) = (c.demo, c.out);
+    let (issuer, analyst) = (&c.issuer, &c.analyst);
+    match demo.runtime.invocation(index) {
+        Some(inv) => {
+            show_seen(demo, &inv);
+            r.check_eq(
+                out,
+                "path (POST /chat rewritten to InvokeAgentRuntime)",
+                Some(&inv.path),
+                INVOKE_PATH,
+            );
+            expect_custom(r, out, &inv, "User-Sub", ANALYST.sub);
+            expect_custom(r, out, &inv, "User-Email", ANALYST.email);
+            expect_custom(r, out, &inv, "User-Groups", "analysts");
+            expect_custom(
+                r,
+                out,
+                &inv,
+                "Allowed-Tools",
+                "search_filings,generate_report",
+            );
+            r.check(
+                out,
+                inv.header(&format!("{CUSTOM}request-id"))
+                    .is_some_and(|v| !v.is_empty()),
+                "runtime saw ...-Custom-Request-Id (from x-request-id)",
+            );
+            r.check_eq(
+                out,
+                "runtime saw the session id bound to the user",
+                inv.header(SESSION_HEADER),
+                &bound_session(issuer, ANALYST.sub, session),
+            );
+            r.check_eq(
+                out,
+                "Authorization passed on unchanged",
+                inv.header("authorization"),
+                &format!("Bearer {analyst}"),
+            );
+        }
+        None => {
+            r.check(out, false, "the request reached the runtime");
+        }
+    }
+}
+
+/// Step 3: the analyst's denied tool call: the stream is cut before it, the upstream cancelled.
+fn denied_tool_call(c: &Steps, r: &mut Report) {
+    let (demo, out) = (c.demo, c.out);
+    let analyst = &c.analyst;
+    let pacing = c.pacing;
     title(
-        &mut r,
+        r,
         out,
         3,
         &format!("analyst asks {PROMPT_DELETE:?}: the agent calls delete_filing (admins only)"),
     );
     say(out, "the runtime was told Allowed-Tools: search_filings,generate_report, but this agent tries anyway");
     let index = demo.runtime.count();
-    let script = runtime::script(PROMPT_DELETE, pacing);
+    let script = script::script(PROMPT_DELETE, pacing);
     match stream(
         demo,
-        chat(demo, Some(&analyst), PROMPT_DELETE, None),
+        chat(demo, Some(analyst), PROMPT_DELETE, None),
         Some(Show::Frames),
     ) {
         Ok(s) => {
@@ -623,52 +689,70 @@ pub fn run(demo: &Demo) -> Report {
                 s.ending != BodyEnding::TimedOut,
                 format!("the stream was closed ({:?})", s.ending),
             );
-            // SPEC: the stream ends no later than the next upstream chunk, which
-            // the agent sends one pause after the tool call.
-            let cut_at = s
-                .frames
-                .iter()
-                .find(|(_, f)| f.starts_with("event: error"))
-                .map(|(at, _)| *at);
-            if let Some(cut_at) = cut_at {
-                let after = s.ended.saturating_sub(cut_at);
-                let limit = pacing.token * 2 + Duration::from_millis(500);
-                r.check(
-                    out,
-                    after <= limit,
-                    format!(
-                        "the client's stream ended {:.3}s after the error event (next upstream chunk after {:.3}s; limit {:.3}s)",
-                        after.as_secs_f64(),
-                        pacing.token.as_secs_f64(),
-                        limit.as_secs_f64()
-                    ),
-                );
-            }
-            let end = demo.runtime.wait_end(index, Duration::from_secs(5));
-            let inv = demo.runtime.invocation(index);
-            let sent = inv.as_ref().map_or(0, |i| i.frames_sent);
-            let gone_after = inv
-                .as_ref()
-                .and_then(|i| i.end)
-                .map(|(_, at)| at.saturating_duration_since(s.started));
-            r.check(
-                out,
-                end == Some(StreamEnd::ClientGone),
-                format!(
-                    "the upstream request was cancelled: the runtime sent {sent} of {} frames, then saw Envoy go away at +{:.3}s ({end:?})",
-                    script.frames.len(),
-                    gone_after.unwrap_or_default().as_secs_f64()
-                ),
-            );
+            cut_promptly_and_cancelled(c, r, &s, index, &script);
         }
         Err(e) => {
             r.check(out, false, format!("POST /chat: {e}"));
         }
     }
+}
 
-    // 4. ----------------------------------------------------------------
+/// Step 3, the timing: the client's stream ended within a pause of the
+/// error event, and the runtime saw Envoy go away (the upstream cancelled).
+fn cut_promptly_and_cancelled(
+    c: &Steps,
+    r: &mut Report,
+    s: &Streamed,
+    index: usize,
+    script: &script::Script,
+) {
+    let (demo, out, pacing) = (c.demo, c.out, c.pacing);
+    // SPEC: the stream ends no later than the next upstream chunk, which
+    // the agent sends one pause after the tool call.
+    let cut_at = s
+        .frames
+        .iter()
+        .find(|(_, f)| f.starts_with("event: error"))
+        .map(|(at, _)| *at);
+    if let Some(cut_at) = cut_at {
+        let after = s.ended.saturating_sub(cut_at);
+        let limit = pacing.token * 2 + Duration::from_millis(500);
+        r.check(
+            out,
+            after <= limit,
+            format!(
+                "the client's stream ended {:.3}s after the error event (next upstream chunk after {:.3}s; limit {:.3}s)",
+                after.as_secs_f64(),
+                pacing.token.as_secs_f64(),
+                limit.as_secs_f64()
+            ),
+        );
+    }
+    let end = demo.runtime.wait_end(index, Duration::from_secs(5));
+    let inv = demo.runtime.invocation(index);
+    let sent = inv.as_ref().map_or(0, |i| i.frames_sent);
+    let gone_after = inv
+        .as_ref()
+        .and_then(|i| i.end)
+        .map(|(_, at)| at.saturating_duration_since(s.started));
+    r.check(
+        out,
+        end == Some(StreamEnd::ClientGone),
+        format!(
+            "the upstream request was cancelled: the runtime sent {sent} of {} frames, then saw Envoy go away at +{:.3}s ({end:?})",
+            script.frames.len(),
+            gone_after.unwrap_or_default().as_secs_f64()
+        ),
+    );
+}
+
+/// Step 4: the same call is allowed for the admin.
+fn admin_tool_call(c: &Steps, r: &mut Report) {
+    let (demo, out) = (c.demo, c.out);
+    let admin = &c.admin;
+    let script = script::script(PROMPT_DELETE, c.pacing);
     title(
-        &mut r,
+        r,
         out,
         4,
         "admin asks the same: delete_filing is allowed (admins: \"*\")",
@@ -676,7 +760,7 @@ pub fn run(demo: &Demo) -> Report {
     let index = demo.runtime.count();
     match stream(
         demo,
-        chat(demo, Some(&admin), PROMPT_DELETE, None),
+        chat(demo, Some(admin), PROMPT_DELETE, None),
         Some(Show::Summary),
     ) {
         Ok(s) => {
@@ -692,33 +776,34 @@ pub fn run(demo: &Demo) -> Report {
                 "the whole answer arrived, tool call included",
             );
             if let Some(inv) = demo.runtime.invocation(index) {
-                expect_custom(&mut r, out, &inv, "User-Groups", "admins");
-                expect_custom(&mut r, out, &inv, "Allowed-Tools", "*");
+                expect_custom(r, out, &inv, "User-Groups", "admins");
+                expect_custom(r, out, &inv, "Allowed-Tools", "*");
             }
         }
         Err(e) => {
             r.check(out, false, format!("POST /chat: {e}"));
         }
     }
+}
 
-    // 5. ----------------------------------------------------------------
-    title(
-        &mut r,
-        out,
-        5,
-        "No token: 401, and nothing reaches the runtime",
-    );
+/// Step 5: no token, 401.
+fn no_token(c: &Steps, r: &mut Report) {
+    let (demo, out) = (c.demo, c.out);
+    title(r, out, 5, "No token: 401, and nothing reaches the runtime");
     let before = demo.runtime.count();
     match chat(demo, None, PROMPT_SEARCH, None).send_blocking() {
-        Ok(resp) => expect_401(&mut r, demo, &resp, "missing_token", None, before),
+        Ok(resp) => expect_401(r, demo, &resp, "missing_token", None, before),
         Err(e) => {
             r.check(out, false, format!("POST /chat: {e}"));
         }
     }
+}
 
-    // 6. ----------------------------------------------------------------
+/// Step 6: an expired token, 401 `expired`.
+fn expired_token(c: &Steps, r: &mut Report) {
+    let (demo, out) = (c.demo, c.out);
     title(
-        &mut r,
+        r,
         out,
         6,
         "Expired token: 401 invalid_token, reason expired",
@@ -730,22 +815,19 @@ pub fn run(demo: &Demo) -> Report {
     );
     let before = demo.runtime.count();
     match chat(demo, Some(&expired), PROMPT_SEARCH, None).send_blocking() {
-        Ok(resp) => expect_401(
-            &mut r,
-            demo,
-            &resp,
-            "invalid_token",
-            Some("expired"),
-            before,
-        ),
+        Ok(resp) => expect_401(r, demo, &resp, "invalid_token", Some("expired"), before),
         Err(e) => {
             r.check(out, false, format!("POST /chat: {e}"));
         }
     }
+}
 
-    // 7. ----------------------------------------------------------------
+/// Step 7: a tampered token, 401 `bad_signature`.
+fn tampered_token(c: &Steps, r: &mut Report) {
+    let (demo, out) = (c.demo, c.out);
+    let analyst = &c.analyst;
     title(
-        &mut r,
+        r,
         out,
         7,
         "Tampered token: the analyst edits cognito:groups to [\"admins\"]",
@@ -755,9 +837,9 @@ pub fn run(demo: &Demo) -> Report {
         "same header and signature, payload re-encoded: the signature no longer matches",
     );
     let before = demo.runtime.count();
-    match chat(demo, Some(&tampered(&analyst)), PROMPT_DELETE, None).send_blocking() {
+    match chat(demo, Some(&tampered(analyst)), PROMPT_DELETE, None).send_blocking() {
         Ok(resp) => expect_401(
-            &mut r,
+            r,
             demo,
             &resp,
             "invalid_token",
@@ -768,10 +850,14 @@ pub fn run(demo: &Demo) -> Report {
             r.check(out, false, format!("POST /chat: {e}"));
         }
     }
+}
 
-    // 8. ----------------------------------------------------------------
+/// Step 8: identity headers sent by the client are replaced by the token's.
+fn spoofed_headers(c: &Steps, r: &mut Report) {
+    let (demo, out) = (c.demo, c.out);
+    let analyst = &c.analyst;
     title(
-        &mut r,
+        r,
         out,
         8,
         "Spoofed identity headers: the analyst sends custom headers claiming to be the admin",
@@ -794,7 +880,7 @@ pub fn run(demo: &Demo) -> Report {
     }
     say(out, &format!("and the admin's session id {admin_session}"));
     let mut req = client::get(&demo.url("/whoami"))
-        .bearer(&analyst)
+        .bearer(analyst)
         .header(SESSION_HEADER, admin_session);
     for (n, v) in spoof {
         req = req.header(n, v);
@@ -807,55 +893,62 @@ pub fn run(demo: &Demo) -> Report {
                 resp.status == 200,
                 format!("GET /whoami: status 200 (got {})", resp.status),
             );
-            match demo.runtime.invocation(index) {
-                Some(inv) => {
-                    show_seen(demo, &inv);
-                    expect_custom(&mut r, out, &inv, "User-Sub", ANALYST.sub);
-                    expect_custom(&mut r, out, &inv, "User-Groups", "analysts");
-                    expect_custom(
-                        &mut r,
-                        out,
-                        &inv,
-                        "Allowed-Tools",
-                        "search_filings,generate_report",
-                    );
-                    r.check(
-                        out,
-                        inv.header(&format!("{CUSTOM}debug")).is_none(),
-                        "the client's ...-Custom-Debug was removed",
-                    );
-                    let subs = inv
-                        .headers
-                        .iter()
-                        .filter(|(n, _)| n == &format!("{CUSTOM}user-sub"))
-                        .count();
-                    r.check(
-                        out,
-                        subs == 1,
-                        format!("exactly one ...-Custom-User-Sub (got {subs})"),
-                    );
-                    r.check_eq(
-                        out,
-                        "session id (namespaced to the analyst, not the admin's session)",
-                        inv.header(SESSION_HEADER),
-                        &bound_session(&issuer, ANALYST.sub, admin_session),
-                    );
-                }
-                None => {
-                    r.check(out, false, "the request reached the runtime");
-                }
-            }
+            spoof_replaced(c, r, index, admin_session);
         }
         Err(e) => {
             r.check(out, false, format!("GET /whoami: {e}"));
         }
     }
+}
 
-    // 9. ----------------------------------------------------------------
-    rate_limited(demo, &mut r);
+/// Step 8, at the runtime: the analyst's identity, not the spoofed one, and
+/// the admin's session id namespaced to the analyst.
+fn spoof_replaced(c: &Steps, r: &mut Report, index: usize, admin_session: &str) {
+    let (demo, out, issuer) = (c.demo, c.out, &c.issuer);
+    match demo.runtime.invocation(index) {
+        Some(inv) => {
+            show_seen(demo, &inv);
+            expect_custom(r, out, &inv, "User-Sub", ANALYST.sub);
+            expect_custom(r, out, &inv, "User-Groups", "analysts");
+            expect_custom(
+                r,
+                out,
+                &inv,
+                "Allowed-Tools",
+                "search_filings,generate_report",
+            );
+            r.check(
+                out,
+                inv.header(&format!("{CUSTOM}debug")).is_none(),
+                "the client's ...-Custom-Debug was removed",
+            );
+            let subs = inv
+                .headers
+                .iter()
+                .filter(|(n, _)| n == &format!("{CUSTOM}user-sub"))
+                .count();
+            r.check(
+                out,
+                subs == 1,
+                format!("exactly one ...-Custom-User-Sub (got {subs})"),
+            );
+            r.check_eq(
+                out,
+                "session id (namespaced to the analyst, not the admin's session)",
+                inv.header(SESSION_HEADER),
+                &bound_session(issuer, ANALYST.sub, admin_session),
+            );
+        }
+        None => {
+            r.check(out, false, "the request reached the runtime");
+        }
+    }
+}
 
-    // 10. ---------------------------------------------------------------
-    title(&mut r, out, 10, "toolguard's counters in Envoy's /stats");
+/// Step 10: toolguard's counters in Envoy's `/stats` agree with the steps.
+fn counters(c: &Steps, r: &mut Report) {
+    let (demo, out) = (c.demo, c.out);
+    title(r, out, 10, "toolguard's counters in Envoy's /stats");
     say(
         out,
         &format!("GET {}", demo.envoy.admin_url("/stats?filter=toolguard")),
@@ -901,7 +994,6 @@ pub fn run(demo: &Demo) -> Report {
             r.check(out, false, format!("reading /stats: {e}"));
         }
     }
-    r
 }
 
 /// Step 9: the trial user's fourth request in a minute is refused with 429
@@ -954,9 +1046,28 @@ fn rate_limited(demo: &Demo, r: &mut Report) {
             }
         }
     }
+    over_the_limit(demo, r, &trial);
+    match demo.ratelimit.remaining(&user) {
+        Ok(left) => {
+            r.check(
+                out,
+                left == Some(0),
+                format!("the service's counter for the trial user: 0 left (got {left:?})"),
+            );
+        }
+        Err(e) => {
+            r.check(out, false, format!("reading the service's counter: {e}"));
+        }
+    }
+}
+
+/// Step 9, the fourth request: 429 `rate_limited` with `Retry-After`, and
+/// nothing reaches the runtime.
+fn over_the_limit(demo: &Demo, r: &mut Report, trial: &str) {
+    let out = demo.out;
     let before = demo.runtime.count();
     match client::get(&demo.url("/whoami"))
-        .bearer(&trial)
+        .bearer(trial)
         .send_blocking()
     {
         Ok(resp) => {
@@ -997,18 +1108,6 @@ fn rate_limited(demo: &Demo, r: &mut Report) {
         }
         Err(e) => {
             r.check(out, false, format!("request 4: {e}"));
-        }
-    }
-    match demo.ratelimit.remaining(&user) {
-        Ok(left) => {
-            r.check(
-                out,
-                left == Some(0),
-                format!("the service's counter for the trial user: 0 left (got {left:?})"),
-            );
-        }
-        Err(e) => {
-            r.check(out, false, format!("reading the service's counter: {e}"));
         }
     }
 }
@@ -1088,7 +1187,7 @@ pub fn print_try_it(demo: &Demo) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::demo::idp;
+    use crate::idp;
 
     #[test]
     fn denied_event_is_specs_text() {

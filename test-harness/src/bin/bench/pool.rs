@@ -7,18 +7,17 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
-use crate::error::Context;
-use crate::tokens::{Key, Token};
-use crate::{Error, Result};
+use test_harness::error::Context;
+use test_harness::tokens::{Key, Token};
+use test_harness::{Error, Result};
 
 /// How long minted tokens are valid.
 const TOKEN_LIFETIME_SECS: i64 = 24 * 3600;
 /// A pool file older than this is minted again (its tokens must outlive the run).
 const REUSE_FOR: Duration = Duration::from_secs(20 * 3600);
 
-/// A file of `count` distinct tokens signed with `key`.
+/// A file of `count` distinct tokens signed with one key.
 pub struct TokenPool {
-    pub key: Key,
     pub count: usize,
     pub path: PathBuf,
 }
@@ -46,7 +45,7 @@ impl TokenPool {
                 started.elapsed().as_secs_f64()
             );
         }
-        Ok(TokenPool { key, count, path })
+        Ok(TokenPool { count, path })
     }
 }
 

@@ -13,7 +13,7 @@ use tokio::task::JoinHandle;
 
 use super::configs::Front;
 use super::raw;
-use crate::{runtime, Envoy, Error, MockAgent, Result};
+use test_harness::{runtime, Envoy, Error, MockAgent, Result};
 
 /// How one configuration is measured.
 #[derive(Clone, Debug)]

@@ -14,8 +14,8 @@ use std::process::Command;
 
 use serde::Deserialize;
 
-use crate::error::Context;
-use crate::{Error, Result};
+use test_harness::error::Context;
+use test_harness::{Error, Result};
 
 /// The marker before the JSON line the script prints in `done`.
 const MARKER: &str = "BENCH_JSON ";
