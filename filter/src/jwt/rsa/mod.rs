@@ -5,15 +5,16 @@
 //! with a public key needs only `s^e mod n` for a small exponent, and the
 //! rsa crate's general big-integer code made every never-seen token cost
 //! about a millisecond in Envoy's wasm VM and most of the module's size.
-//! [`montgomery`] does that one operation with 32-bit limbs; the padding checks
+//! [`montgomery`] does that one operation with 28-bit limbs; the padding checks
 //! build the one encoding a valid signature can have and compare against it.
 //! Tested against Wycheproof's RSA vectors, RFC 7515/7520's examples and,
 //! differentially, the rsa crate.
 
+mod dot;
 mod montgomery;
 mod padding;
 
-use montgomery::Modulus;
+use montgomery::{Modulus, ModulusError};
 use sha2::{Digest, Sha256, Sha384, Sha512};
 
 /// The SHA-2 function an RS*/PS* algorithm hashes with.
@@ -57,6 +58,9 @@ pub enum RsaKeyError {
     /// Below 64 bits there is nothing to verify with; real limits are the
     /// JWK rules' (2048 to 4096 bits).
     ModulusTooShort,
+    /// Above 4096 bits ([`montgomery::MAX_BITS`]), as the JWK rules refuse too:
+    /// the arithmetic's fixed buffers and carry-free sums are sized for it.
+    ModulusTooLong,
     /// RSA needs an odd exponent of at least 3; above 2³²−1 is refused as no
     /// real key uses one (the rsa crate stops at 2³³−1).
     BadExponent,
@@ -67,6 +71,7 @@ impl std::fmt::Display for RsaKeyError {
         match self {
             RsaKeyError::EvenModulus => write!(f, "the modulus is even"),
             RsaKeyError::ModulusTooShort => write!(f, "the modulus is too short"),
+            RsaKeyError::ModulusTooLong => write!(f, "the modulus is too long"),
             RsaKeyError::BadExponent => write!(
                 f,
                 "the public exponent must be odd, at least 3 and below 2^32"
@@ -106,7 +111,11 @@ impl RsaPublicKey {
         if n.last().is_some_and(|low| low & 1 == 0) {
             return Err(RsaKeyError::EvenModulus);
         }
-        let modulus = Modulus::from_be_bytes(n).ok_or(RsaKeyError::ModulusTooShort)?;
+        let modulus = Modulus::from_be_bytes(n).map_err(|err| match err {
+            ModulusError::Even => RsaKeyError::EvenModulus,
+            ModulusError::TooShort => RsaKeyError::ModulusTooShort,
+            ModulusError::TooLong => RsaKeyError::ModulusTooLong,
+        })?;
         Ok(RsaPublicKey {
             len: modulus.bits().div_ceil(8),
             modulus,

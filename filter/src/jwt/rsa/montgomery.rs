@@ -3,41 +3,94 @@
 //! Only what RSA verification needs: `s^e mod n` for a small public exponent.
 //! Nothing here is secret, so nothing needs to run in constant time.
 //!
-//! Limbs are 32 bits, least significant first: a 32×32→64 product is one
-//! `i64.mul` in wasm, where a 64×64→128 one is a call into compiler-rt.
-//! Products and squares are computed whole, then reduced (separated operand
-//! scanning, SOS): the squaring can then skip half the partial products.
-//! The Montgomery constants (−n⁻¹ mod 2³², R² mod n) are computed once per
-//! key, when its JWKS is parsed, and kept in the [`Modulus`].
-//! Every limb vector of one [`Modulus`] has exactly `len()` limbs (checked when
-//! it is built), which is why the indexing below cannot go out of bounds.
+//! Limbs are 28 bits, least significant first, each in a `u32`. A 28×28-bit
+//! product is below 2⁵⁶, so a u64 holds the sum of 255 of them: every column of
+//! a product is summed with no carry handling (one `i64.mul` and one `i64.add`
+//! per partial product in wasm, which has no 64×64→128 multiply), and carried
+//! once per column ([`super::dot`], which `simd128` does four products at a
+//! time). 2048 bits take 74 limbs instead of 64 of 32 bits, and that still
+//! costs less than a carry chain per product.
+//!
+//! Montgomery multiplication is product scanning (column by column) with the
+//! reduction interleaved (Koç's FIPS method); squaring sums each cross product
+//! once, against the doubled operand. The second operand and the modulus are
+//! read reversed, so each column is a dot product of two ascending runs.
+//! The Montgomery constants (−n⁻¹ mod 2²⁸, R² mod n, the reversed modulus) are
+//! computed once per key, when its JWKS is parsed, and kept in the [`Modulus`].
+//! Working numbers live in fixed arrays on the stack: a verification allocates
+//! only its result.
+//!
+//! Every limb slice of one [`Modulus`] has exactly `len()` ≤ [`MAX_LIMBS`]
+//! limbs (checked when it is built), which is why the indexing below cannot go
+//! out of bounds.
 #![allow(clippy::indexing_slicing)]
 
-/// An odd modulus of at least two limbs, with its Montgomery constants.
+use super::dot::dot;
+
+const BITS: u32 = 28;
+const MASK: u32 = (1 << BITS) - 1;
+
+/// The largest modulus: RFC 7518 keys are at most 4096 bits in practice (the
+/// JWK rules refuse more), and with at most 147 limbs a column sums at most
+/// 147 products per accumulator, well inside the 255 a u64 holds.
+pub const MAX_BITS: usize = 4096;
+const MAX_LIMBS: usize = MAX_BITS.div_ceil(BITS as usize);
+
+type Limbs = [u32; MAX_LIMBS];
+const ZERO: Limbs = [0; MAX_LIMBS];
+
+/// An odd modulus of 33 to [`MAX_BITS`] bits, with its Montgomery constants.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Modulus {
     n: Vec<u32>,
-    /// −n⁻¹ mod 2³².
+    /// n with its limbs in reverse order: n[k − j] is `n_rev[len − 1 − k + j]`.
+    n_rev: Vec<u32>,
+    /// −n⁻¹ mod 2²⁸.
     n0_inv: u32,
-    /// R² mod n, with R = 2^(32·len): brings a number into Montgomery form.
+    /// R² mod n, with R = 2^(28·len): brings a number into Montgomery form.
     r_squared: Vec<u32>,
+    bits: usize,
+}
+
+/// Why a modulus cannot be used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ModulusError {
+    Even,
+    TooShort,
+    TooLong,
 }
 
 impl Modulus {
-    /// The modulus whose big-endian bytes are `be` (leading zeros allowed), or
-    /// `None` if it is even or shorter than two limbs.
-    pub fn from_be_bytes(be: &[u8]) -> Option<Modulus> {
-        let n = limbs_from_be(be, limb_count(be))?;
-        let n = trim(n);
-        if n.len() < 2 || n.first().is_none_or(|low| low & 1 == 0) {
-            return None;
+    /// The modulus whose big-endian bytes are `be` (leading zeros allowed).
+    pub fn from_be_bytes(be: &[u8]) -> Result<Modulus, ModulusError> {
+        let be = super::strip_leading_zeros(be);
+        let bits = match be.first() {
+            Some(top) => be.len() * 8 - top.leading_zeros() as usize,
+            None => 0,
+        };
+        if bits <= 32 {
+            return Err(ModulusError::TooShort);
+        }
+        if bits > MAX_BITS {
+            return Err(ModulusError::TooLong);
+        }
+        if be.last().is_none_or(|low| low & 1 == 0) {
+            return Err(ModulusError::Even);
+        }
+        let len = bits.div_ceil(BITS as usize);
+        let mut n = vec![0u32; len];
+        if !limbs_from_be(be, &mut n) {
+            return Err(ModulusError::TooLong);
         }
         let n0_inv = neg_inverse(n[0]);
         let r_squared = r_squared(&n);
-        Some(Modulus {
+        let n_rev = n.iter().rev().copied().collect();
+        Ok(Modulus {
             n,
+            n_rev,
             n0_inv,
             r_squared,
+            bits,
         })
     }
 
@@ -45,134 +98,137 @@ impl Modulus {
         self.n.len()
     }
 
+    /// The modulus's length in bits.
+    pub fn bits(&self) -> usize {
+        self.bits
+    }
+
     /// `base^exponent mod n` as `out_len` big-endian bytes, or `None` if `base`
     /// (big-endian) is not below n, or the result does not fit `out_len` bytes.
     pub fn pow(&self, base_be: &[u8], exponent: u32, out_len: usize) -> Option<Vec<u8>> {
-        let base = limbs_from_be(base_be, self.len())?;
-        if !less_than(&base, &self.n) {
+        let len = self.len();
+        let mut base = ZERO;
+        if !limbs_from_be(base_be, &mut base[..len]) || !less_than(&base[..len], &self.n) {
             return None;
         }
-        let base_m = self.mul(&base, &self.r_squared);
-        let mut acc = base_m.clone();
+        let (mut base_m, mut acc, mut tmp) = (ZERO, ZERO, ZERO);
+        self.mul(&base[..len], &self.r_squared, &mut base_m[..len]);
+        acc[..len].copy_from_slice(&base_m[..len]);
         // Left to right over the exponent's bits below its top one; an exponent
         // of 0 or 1 is refused when the key is built, but both still give the
         // mathematically right answer here.
         let top = 31 - exponent.max(1).leading_zeros();
+        let steps = |acc: &mut Limbs, tmp: &mut Limbs, low: u32| {
+            for bit in (low..top).rev() {
+                self.square(&acc[..len], &mut tmp[..len]);
+                if exponent >> bit & 1 == 1 {
+                    self.mul(&tmp[..len], &base_m[..len], &mut acc[..len]);
+                } else {
+                    std::mem::swap(acc, tmp);
+                }
+            }
+        };
         if exponent & 1 == 1 && top > 0 {
             // An odd exponent (every RSA key's) ends with a multiplication by
             // the base: by the base itself rather than its Montgomery form, it
             // also leaves Montgomery form (acc·base·R⁻¹ with acc = b^(e−1)·R),
             // which saves the final multiplication by 1.
-            for bit in (1..top).rev() {
-                acc = self.square(&acc);
-                if exponent >> bit & 1 == 1 {
-                    acc = self.mul(&acc, &base_m);
-                }
-            }
-            let result = self.mul(&self.square(&acc), &base);
-            return limbs_to_be(&result, out_len);
+            steps(&mut acc, &mut tmp, 1);
+            self.square(&acc[..len], &mut tmp[..len]);
+            self.mul(&tmp[..len], &base[..len], &mut acc[..len]);
+            return limbs_to_be(&acc[..len], out_len);
         }
-        for bit in (0..top).rev() {
-            acc = self.square(&acc);
-            if exponent >> bit & 1 == 1 {
-                acc = self.mul(&acc, &base_m);
-            }
-        }
+        steps(&mut acc, &mut tmp, 0);
+        let mut one = ZERO;
+        one[0] = 1;
         if exponent == 0 {
-            acc = self.mul(&self.r_squared, &one(self.len()));
+            self.mul(&self.r_squared, &one[..len], &mut acc[..len]);
         }
-        let result = self.mul(&acc, &one(self.len()));
-        limbs_to_be(&result, out_len)
+        self.mul(&acc[..len], &one[..len], &mut tmp[..len]);
+        limbs_to_be(&tmp[..len], out_len)
     }
 
-    /// a·b·R⁻¹ mod n, for a, b < n: the full product, then Montgomery
-    /// reduction (separated operand scanning). Slices of known length keep the
-    /// inner loops free of bounds checks, which made them twice as fast.
-    fn mul(&self, a: &[u32], b: &[u32]) -> Vec<u32> {
+    /// out = a·b·R⁻¹ mod n, for a, b < n.
+    fn mul(&self, a: &[u32], b: &[u32], out: &mut [u32]) {
         let len = self.len();
-        // a·b + (R−1)·n < 2·R·n < 2·R², so 2·len + 1 limbs hold every step.
-        let mut t = vec![0u32; 2 * len + 1];
-        for (i, &ai) in a.iter().take(len).enumerate() {
-            let ai = u64::from(ai);
-            let mut carry = 0u64;
-            for (tj, &bj) in t[i..i + len].iter_mut().zip(b) {
-                // At most (2³²−1)² + 2·(2³²−1) = 2⁶⁴−1: no overflow.
-                let s = u64::from(*tj) + ai * u64::from(bj) + carry;
-                *tj = s as u32;
-                carry = s >> 32;
-            }
-            // Rows before this one reached limb i + len − 1 at most.
-            t[i + len] = carry as u32;
+        let mut b_rev = ZERO;
+        for (r, &x) in b_rev[..len].iter_mut().zip(b.iter().rev()) {
+            *r = x;
         }
-        self.reduce(t)
+        self.montgomery(out, |k| {
+            // Σ a[i]·b[k−i] over the i that exist in column k.
+            let (lo, hi) = (k.saturating_sub(len - 1), k.min(len - 1));
+            if lo > hi {
+                return 0;
+            }
+            dot(&a[lo..=hi], &b_rev[len - 1 + lo - k..=len - 1 + hi - k])
+        });
     }
 
-    /// a²·R⁻¹ mod n: each cross product aᵢ·aⱼ computed once and doubled, which
-    /// saves a quarter of the work of [`Self::mul`]; all but one of the steps
-    /// of a verification are squarings.
-    fn square(&self, a: &[u32]) -> Vec<u32> {
+    /// out = a²·R⁻¹ mod n, for a < n: each cross product aᵢ·aⱼ once, against
+    /// 2·aⱼ, which saves a quarter of the products of [`Self::mul`]; all but
+    /// one of the steps of a verification are squarings.
+    fn square(&self, a: &[u32], out: &mut [u32]) {
         let len = self.len();
-        let mut t = vec![0u32; 2 * len + 1];
-        for i in 0..len {
-            let ai = u64::from(a[i]);
-            let mut carry = 0u64;
-            for (tj, &aj) in t[2 * i + 1..i + len].iter_mut().zip(&a[i + 1..len]) {
-                let s = u64::from(*tj) + ai * u64::from(aj) + carry;
-                *tj = s as u32;
-                carry = s >> 32;
-            }
-            // Rows before this one reached limb i + len − 1 at most.
-            t[i + len] = carry as u32;
+        let mut doubled_rev = ZERO;
+        for (r, &x) in doubled_rev[..len].iter_mut().zip(a.iter().rev()) {
+            *r = x << 1;
         }
-        // Double the cross products (a² < R², so nothing leaves 2·len limbs).
-        let mut high = 0u32;
-        for limb in t.iter_mut() {
-            let next = *limb >> 31;
-            *limb = *limb << 1 | high;
-            high = next;
-        }
-        let mut carry = 0u64;
-        for (pair, &ai) in t.chunks_exact_mut(2).zip(a.iter().take(len)) {
-            let square = u64::from(ai) * u64::from(ai);
-            let s = u64::from(pair[0]) + (square & 0xffff_ffff) + carry;
-            pair[0] = s as u32;
-            let s = u64::from(pair[1]) + (square >> 32) + (s >> 32);
-            pair[1] = s as u32;
-            carry = s >> 32;
-        }
-        t[2 * len] += carry as u32;
-        self.reduce(t)
-    }
-
-    /// t·R⁻¹ mod n for t < R·n (Montgomery reduction, separated operand
-    /// scanning), t given as 2·len + 1 limbs.
-    fn reduce(&self, mut t: Vec<u32>) -> Vec<u32> {
-        let len = self.len();
-        for i in 0..len {
-            // Chosen so that limb i becomes zero: t is then divisible by 2^(32(i+1)).
-            let m = u64::from(t[i].wrapping_mul(self.n0_inv));
-            let mut carry = 0u64;
-            for (tj, &nj) in t[i..i + len].iter_mut().zip(&self.n) {
-                let s = u64::from(*tj) + m * u64::from(nj) + carry;
-                *tj = s as u32;
-                carry = s >> 32;
-            }
-            for tk in t[i + len..].iter_mut() {
-                if carry == 0 {
-                    break;
+        self.montgomery(out, |k| {
+            // Pairs i < j = k − i, then the square of a[k/2].
+            let lo = k.saturating_sub(len - 1);
+            let mut sum = 0;
+            if k >= 1 {
+                let hi = (k - 1) / 2;
+                if lo <= hi {
+                    sum = dot(
+                        &a[lo..=hi],
+                        &doubled_rev[len - 1 + lo - k..=len - 1 + hi - k],
+                    );
                 }
-                let s = u64::from(*tk) + carry;
-                *tk = s as u32;
-                carry = s >> 32;
             }
+            if k % 2 == 0 {
+                let half = u64::from(a[k / 2]);
+                sum += half * half;
+            }
+            sum
+        });
+    }
+
+    /// out = (x + m·n)/R mod n, where `column(k)` is column k of x (the sum
+    /// of its partial products, < 2⁶⁴ − 2³⁷) and m is chosen column by column
+    /// so the low 28·len bits vanish. x < n² makes the quotient below 2n, and
+    /// one subtraction brings it below n.
+    #[inline(always)]
+    fn montgomery(&self, out: &mut [u32], column: impl Fn(usize) -> u64) {
+        let len = self.len();
+        let mut m = ZERO;
+        // The column value is x_sum + mn_sum + carry, kept as two u64s (each
+        // below 2⁶⁴) and carried without adding them: their sum may not fit.
+        let carry_of = |x: u64, y: u64| {
+            (x >> BITS) + (y >> BITS) + (((x & u64::from(MASK)) + (y & u64::from(MASK))) >> BITS)
+        };
+        let mut carry = 0u64;
+        for k in 0..len {
+            let x = column(k) + carry;
+            let mut y = dot(&m[..k], &self.n_rev[len - 1 - k..len - 1]);
+            let low = (x.wrapping_add(y) as u32) & MASK;
+            let mk = low.wrapping_mul(self.n0_inv) & MASK;
+            m[k] = mk;
+            y += u64::from(mk) * u64::from(self.n[0]);
+            carry = carry_of(x, y);
         }
-        // t / R < 2n: one subtraction brings it below n.
-        let mut r = t.split_off(len);
-        let overflow = r.pop().is_some_and(|top| top != 0);
-        if overflow || !less_than(&r, &self.n) {
-            sub_in_place(&mut r, &self.n);
+        for k in len..2 * len - 1 {
+            let x = column(k) + carry;
+            let y = dot(&m[k + 1 - len..len], &self.n_rev[..2 * len - 1 - k]);
+            out[k - len] = (x.wrapping_add(y) as u32) & MASK;
+            carry = carry_of(x, y);
         }
-        r
+        out[len - 1] = (carry as u32) & MASK;
+        let overflow = carry >> BITS != 0;
+        if overflow || !less_than(out, &self.n) {
+            sub_in_place(out, &self.n);
+        }
     }
 }
 
@@ -182,65 +238,54 @@ impl std::fmt::Debug for Modulus {
     }
 }
 
-impl Modulus {
-    /// The modulus's length in bits.
-    pub fn bits(&self) -> usize {
-        let top = self.n.last().copied().unwrap_or(0);
-        self.n.len() * 32 - top.leading_zeros() as usize
-    }
-}
-
-fn limb_count(be: &[u8]) -> usize {
-    be.len().div_ceil(4)
-}
-
-/// Big-endian bytes into exactly `len` little-endian limbs, or `None` if the
-/// number needs more.
-fn limbs_from_be(be: &[u8], len: usize) -> Option<Vec<u32>> {
-    let mut limbs = vec![0u32; len];
+/// Big-endian bytes into exactly `out.len()` little-endian 28-bit limbs;
+/// false if the number needs more.
+fn limbs_from_be(be: &[u8], out: &mut [u32]) -> bool {
+    out.fill(0);
     for (i, &byte) in be.iter().rev().enumerate() {
-        let (limb, shift) = (i / 4, (i % 4) * 8);
-        if limb >= len {
+        let bit = i * 8;
+        let (limb, shift) = (bit / BITS as usize, (bit % BITS as usize) as u32);
+        let byte = u32::from(byte);
+        // A byte straddles two limbs when it starts in a limb's top 7 bits.
+        let (low, high) = ((byte << shift) & MASK, byte >> (BITS - shift));
+        match out.get_mut(limb) {
+            Some(l) => *l |= low,
+            None if low != 0 => return false,
+            None => {}
+        }
+        match out.get_mut(limb + 1) {
+            Some(l) => *l |= high,
+            None if high != 0 => return false,
+            None => {}
+        }
+    }
+    true
+}
+
+/// Little-endian 28-bit limbs into exactly `len` big-endian bytes, or `None`
+/// if the number does not fit.
+fn limbs_to_be(limbs: &[u32], len: usize) -> Option<Vec<u8>> {
+    let total_bits = limbs.len() * BITS as usize;
+    let mut out = vec![0u8; len];
+    for pos in 0..total_bits.div_ceil(8) {
+        let bit = pos * 8;
+        let (limb, shift) = (bit / BITS as usize, (bit % BITS as usize) as u32);
+        let mut byte = limbs[limb] >> shift;
+        if shift > BITS - 8 {
+            if let Some(next) = limbs.get(limb + 1) {
+                byte |= next << (BITS - shift);
+            }
+        }
+        let byte = (byte & 0xff) as u8;
+        if pos >= len {
             if byte != 0 {
                 return None;
             }
             continue;
         }
-        limbs[limb] |= u32::from(byte) << shift;
-    }
-    Some(limbs)
-}
-
-/// Little-endian limbs into exactly `len` big-endian bytes, or `None` if the
-/// number does not fit.
-fn limbs_to_be(limbs: &[u32], len: usize) -> Option<Vec<u8>> {
-    let mut out = vec![0u8; len];
-    for (i, &limb) in limbs.iter().enumerate() {
-        for (k, byte) in limb.to_le_bytes().into_iter().enumerate() {
-            let pos = i * 4 + k;
-            if pos >= len {
-                if byte != 0 {
-                    return None;
-                }
-                continue;
-            }
-            out[len - 1 - pos] = byte;
-        }
+        out[len - 1 - pos] = byte;
     }
     Some(out)
-}
-
-fn trim(mut limbs: Vec<u32>) -> Vec<u32> {
-    while limbs.last() == Some(&0) {
-        limbs.pop();
-    }
-    limbs
-}
-
-fn one(len: usize) -> Vec<u32> {
-    let mut v = vec![0u32; len];
-    v[0] = 1;
-    v
 }
 
 /// a < b, for equal lengths.
@@ -253,40 +298,38 @@ fn less_than(a: &[u32], b: &[u32]) -> bool {
     false
 }
 
-/// a −= b (mod 2^(32·len)), for equal lengths.
+/// a −= b (mod 2^(28·len)), for equal lengths of 28-bit limbs.
 fn sub_in_place(a: &mut [u32], b: &[u32]) {
-    let mut borrow = 0u64;
+    let mut borrow = 0u32;
     for (x, &y) in a.iter_mut().zip(b) {
-        let d = u64::from(*x)
-            .wrapping_sub(u64::from(y))
-            .wrapping_sub(borrow);
-        *x = d as u32;
-        borrow = (d >> 63) & 1;
+        let d = x.wrapping_sub(y).wrapping_sub(borrow);
+        borrow = d >> 31;
+        *x = d & MASK;
     }
 }
 
-/// −x⁻¹ mod 2³² for odd x, by Newton's iteration (each step doubles the
+/// −x⁻¹ mod 2²⁸ for odd x, by Newton's iteration (each step doubles the
 /// correct low bits: 3 → 6 → 12 → 24 → 48).
 fn neg_inverse(x: u32) -> u32 {
     let mut inv = x.wrapping_mul(3) ^ 2;
     for _ in 0..4 {
         inv = inv.wrapping_mul(2u32.wrapping_sub(x.wrapping_mul(inv)));
     }
-    inv.wrapping_neg()
+    inv.wrapping_neg() & MASK
 }
 
-/// R² mod n by doubling 1 modulo n 2·32·len times: done once per key, when
+/// R² mod n by doubling 1 modulo n 2·28·len times: done once per key, when
 /// the JWKS is parsed.
 fn r_squared(n: &[u32]) -> Vec<u32> {
     let len = n.len();
-    let mut x = one(len);
-    for _ in 0..64 * len {
-        let carry = x[len - 1] >> 31;
-        let mut prev = 0u32;
+    let mut x = vec![0u32; len];
+    x[0] = 1;
+    for _ in 0..2 * BITS as usize * len {
+        let mut carry = 0u32;
         for limb in x.iter_mut() {
-            let next = *limb >> 31;
-            *limb = *limb << 1 | prev;
-            prev = next;
+            let v = *limb << 1 | carry;
+            *limb = v & MASK;
+            carry = v >> BITS;
         }
         if carry == 1 || !less_than(&x, n) {
             sub_in_place(&mut x, n);
@@ -376,10 +419,23 @@ mod tests {
 
     #[test]
     #[wasm_bindgen_test]
-    fn even_and_one_limb_moduli_are_refused() {
-        assert!(Modulus::from_be_bytes(&((1u128 << 64) + 14).to_be_bytes()).is_none());
-        assert!(Modulus::from_be_bytes(&[0, 0, 0xff, 0xff, 0xff, 0xfb]).is_none());
-        assert!(Modulus::from_be_bytes(&[]).is_none());
+    fn even_short_and_long_moduli_are_refused() {
+        assert_eq!(
+            Modulus::from_be_bytes(&((1u128 << 64) + 14).to_be_bytes()),
+            Err(ModulusError::Even)
+        );
+        assert_eq!(
+            Modulus::from_be_bytes(&[0, 0, 0xff, 0xff, 0xff, 0xfb]),
+            Err(ModulusError::TooShort)
+        );
+        assert_eq!(Modulus::from_be_bytes(&[]), Err(ModulusError::TooShort));
+        let mut longest = vec![0xffu8; MAX_BITS / 8];
+        assert_eq!(
+            Modulus::from_be_bytes(&longest).map(|m| m.bits()),
+            Ok(MAX_BITS)
+        );
+        longest.insert(0, 1);
+        assert_eq!(Modulus::from_be_bytes(&longest), Err(ModulusError::TooLong));
     }
 
     #[test]
@@ -396,7 +452,7 @@ mod tests {
     #[wasm_bindgen_test]
     fn neg_inverse_inverts() {
         for x in [1u32, 3, 0xffff_ffff, 0x1234_5677, 65537] {
-            assert_eq!(x.wrapping_mul(neg_inverse(x)), u32::MAX, "{x}");
+            assert_eq!(x.wrapping_mul(neg_inverse(x)) & MASK, MASK, "{x}");
         }
     }
 }

@@ -30,9 +30,23 @@ pub const ECHO_HEADER: &str = "x-bench-claim";
 /// `upstream_cluster`).
 pub const UPSTREAM_READ_LIMIT: u32 = 16 * 1024;
 
-/// Keys both auth filters trust: the same JWKS text for both.
+/// Keys both auth filters trust: the same JWKS text for both. rsa-1 is there
+/// twice, the second time with `alg` PS256 under its own kid ([`ps256_kid`]),
+/// as both filters hold a key to the one `alg` its JWK names.
 pub fn bench_jwks() -> String {
-    jwks(&[Key::Rsa1, Key::Ec1]).to_string()
+    let mut set = jwks(&[Key::Rsa1, Key::Ec1, Key::Ed1]);
+    let mut ps = Key::Rsa1.public_jwk();
+    ps["kid"] = ps256_kid().into();
+    ps["alg"] = "PS256".into();
+    if let Some(keys) = set["keys"].as_array_mut() {
+        keys.push(ps);
+    }
+    set.to_string()
+}
+
+/// The kid of rsa-1 as a PS256 key in [`bench_jwks`].
+pub fn ps256_kid() -> &'static str {
+    "rsa-1-ps256"
 }
 
 /// The HTTP filter in front of the router.

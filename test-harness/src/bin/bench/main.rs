@@ -190,6 +190,8 @@ pub struct Results {
     pub cached: Option<Vec<throughput::Series>>,
     pub never_seen_rs256: Option<(Vec<throughput::Series>, usize)>,
     pub never_seen_es256: Option<(Vec<throughput::Series>, usize)>,
+    pub never_seen_ps256: Option<(Vec<throughput::Series>, usize)>,
+    pub never_seen_eddsa: Option<(Vec<throughput::Series>, usize)>,
     pub sse: Option<scenarios::SseResult>,
     pub sse_large: Option<scenarios::SseResult>,
     pub memory: Option<Vec<memory::MemoryRun>>,
@@ -228,6 +230,8 @@ pub fn run(opts: &Options) -> Result<Results> {
         cached: None,
         never_seen_rs256: None,
         never_seen_es256: None,
+        never_seen_ps256: None,
+        never_seen_eddsa: None,
         sse: None,
         sse_large: None,
         memory: None,
@@ -244,9 +248,14 @@ pub fn run(opts: &Options) -> Result<Results> {
     }
     if opts.wants(Scenario::NeverSeen) {
         step("2. never-seen tokens, RS256");
-        results.never_seen_rs256 = Some(scenarios::never_seen(&wrk, opts, Key::Rsa1)?);
+        results.never_seen_rs256 = Some(scenarios::never_seen(&wrk, opts, Key::Rsa1, None)?);
         step("2. never-seen tokens, ES256");
-        results.never_seen_es256 = Some(scenarios::never_seen(&wrk, opts, Key::Ec1)?);
+        results.never_seen_es256 = Some(scenarios::never_seen(&wrk, opts, Key::Ec1, None)?);
+        step("2. never-seen tokens, PS256");
+        let ps256 = Some(("PS256", configs::ps256_kid()));
+        results.never_seen_ps256 = Some(scenarios::never_seen(&wrk, opts, Key::Rsa1, ps256)?);
+        step("2. never-seen tokens, EdDSA");
+        results.never_seen_eddsa = Some(scenarios::never_seen(&wrk, opts, Key::Ed1, None)?);
     }
     if opts.wants(Scenario::Sse) {
         step("3. SSE policing");

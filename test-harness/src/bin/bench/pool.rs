@@ -24,9 +24,16 @@ pub struct TokenPool {
 
 impl TokenPool {
     /// The pool in `dir`, minted now unless a fresh enough one is there.
-    pub fn get(dir: &Path, key: Key, count: usize) -> Result<TokenPool> {
+    /// `as_alg`: sign with this (alg, kid) instead of the key's own.
+    pub fn get(
+        dir: &Path,
+        key: Key,
+        as_alg: Option<(&'static str, &'static str)>,
+        count: usize,
+    ) -> Result<TokenPool> {
         std::fs::create_dir_all(dir).context(|| format!("creating {}", dir.display()))?;
-        let path = dir.join(format!("{}-{count}.txt", key.kid()));
+        let kid = as_alg.map_or(key.kid(), |(_, kid)| kid);
+        let path = dir.join(format!("{kid}-{count}.txt"));
         let fresh = std::fs::metadata(&path)
             .and_then(|m| m.modified())
             .ok()
@@ -34,14 +41,14 @@ impl TokenPool {
             .is_some_and(|age| age < REUSE_FOR);
         if !fresh {
             let started = std::time::Instant::now();
-            let tokens = mint(key, count)?;
+            let tokens = mint(key, as_alg, count)?;
             let tmp = path.with_extension("tmp");
             std::fs::write(&tmp, tokens.join("\n") + "\n")
                 .context(|| format!("writing {}", tmp.display()))?;
             std::fs::rename(&tmp, &path).context(|| format!("writing {}", path.display()))?;
             eprintln!(
                 "bench: minted {count} {} tokens in {:.1} s",
-                key.default_alg(),
+                as_alg.map_or(key.default_alg(), |(alg, _)| alg),
                 started.elapsed().as_secs_f64()
             );
         }
@@ -50,7 +57,7 @@ impl TokenPool {
 }
 
 /// `count` tokens differing only in `jti`, signed on every core.
-fn mint(key: Key, count: usize) -> Result<Vec<String>> {
+fn mint(key: Key, as_alg: Option<(&str, &str)>, count: usize) -> Result<Vec<String>> {
     let threads = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1)
@@ -63,7 +70,12 @@ fn mint(key: Key, count: usize) -> Result<Vec<String>> {
                 scope.spawn(move || {
                     (t * per..((t + 1) * per).min(count))
                         .map(|i| {
-                            Token::standard(key)
+                            let token = Token::standard(key);
+                            let token = match as_alg {
+                                Some((alg, kid)) => token.alg(alg).kid(kid),
+                                None => token,
+                            };
+                            token
                                 .claim("jti", format!("bench-{run}-{i}"))
                                 .exp_in(TOKEN_LIFETIME_SECS)
                                 .mint()

@@ -183,6 +183,8 @@ pub fn markdown(opts: &Options, r: &Results, command: &str) -> String {
     for (n, alg, res) in [
         (2, "RS256", &r.never_seen_rs256),
         (2, "ES256", &r.never_seen_es256),
+        (2, "PS256", &r.never_seen_ps256),
+        (2, "EdDSA", &r.never_seen_eddsa),
     ] {
         if let Some((s, pool)) = res {
             let _ = writeln!(

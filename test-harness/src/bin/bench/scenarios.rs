@@ -101,9 +101,15 @@ pub fn cached(wrk: &Wrk, opts: &Options) -> Result<Vec<Series>> {
 /// Scenario 2: a token the Envoy has never seen on every request. Each run
 /// gets a fresh Envoy, so one pool serves every round; the pool is sized to
 /// outlast a run (what it did not is reported as the reuse fraction).
-pub fn never_seen(wrk: &Wrk, opts: &Options, key: Key) -> Result<(Vec<Series>, usize)> {
+/// `as_alg`: see [`TokenPool::get`] (PS256 with rsa-1).
+pub fn never_seen(
+    wrk: &Wrk,
+    opts: &Options,
+    key: Key,
+    as_alg: Option<(&'static str, &'static str)>,
+) -> Result<(Vec<Series>, usize)> {
     let count = opts.pool_size(key);
-    let pool = TokenPool::get(&opts.token_dir, key, count)?;
+    let pool = TokenPool::get(&opts.token_dir, key, as_alg, count)?;
     let bearer = cached_token();
     let plan = Plan {
         path: "/bench".into(),
