@@ -31,17 +31,17 @@ fn scalar(x: &[u32], y: &[u32]) -> u64 {
 mod simd {
     use core::arch::wasm32::{
         i64x2_add, u32x4, u64x2_extmul_high_u32x4, u64x2_extmul_low_u32x4, u64x2_extract_lane,
-        u64x2_splat, v128,
+        u64x2_splat, v128, v128_load,
     };
 
-    /// Four limbs as one vector. A volatile load keeps LLVM from splitting it
-    /// into two `v128.load32x2_u`, which it would then multiply with a full
-    /// `i64x2.mul` (several instructions in V8 on x86) instead of `extmul`.
+    /// Four limbs as one vector. `v128_load` is an unaligned load (a `&[u32]`
+    /// is only 4-byte aligned; a `read_volatile` of a `v128` would need 16 and
+    /// panics under debug assertions).
     fn lanes(chunk: &[u32]) -> v128 {
         match <&[u32; 4]>::try_from(chunk) {
-            // SAFETY: the reference is to 16 readable bytes; wasm's v128.load
-            // has no alignment requirement, and v128 has no invalid values.
-            Ok(four) => unsafe { core::ptr::read_volatile(four.as_ptr().cast::<v128>()) },
+            // SAFETY: the reference is to 16 readable bytes, `v128_load` has no
+            // alignment requirement, and v128 has no invalid values.
+            Ok(four) => unsafe { v128_load(four.as_ptr().cast::<v128>()) },
             Err(_) => u32x4(0, 0, 0, 0),
         }
     }
