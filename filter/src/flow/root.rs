@@ -80,20 +80,7 @@ impl Root {
     ) -> RequestStep {
         let stream = self.streams.entry(context_id).or_default();
         let step = stream.request.on_headers(host, &mut self.vm, end_of_stream);
-        match step {
-            RequestStep::WaitForKeys {
-                provider,
-                deadline_ms,
-            } => self.queue(Waiter {
-                context_id,
-                wait: Wait::Keys {
-                    provider,
-                    deadline_ms,
-                },
-            }),
-            RequestStep::WaitForLimits { .. } => self.queue_limits(context_id),
-            RequestStep::Continue | RequestStep::Answered | RequestStep::HoldForBody => {}
-        }
+        self.queue_if_waiting(context_id, &step);
         step
     }
 
@@ -406,21 +393,10 @@ impl Root {
     /// A request step taken outside the stream's headers callback.
     fn apply_request_step(&mut self, host: &Routed, context_id: u32, step: RequestStep) {
         self.route(host, context_id);
-        match step {
-            RequestStep::Continue => host.resume_request(),
-            RequestStep::Answered | RequestStep::HoldForBody => {}
-            RequestStep::WaitForKeys {
-                provider,
-                deadline_ms,
-            } => self.queue(Waiter {
-                context_id,
-                wait: Wait::Keys {
-                    provider,
-                    deadline_ms,
-                },
-            }),
-            RequestStep::WaitForLimits { .. } => self.queue_limits(context_id),
+        if step == RequestStep::Continue {
+            host.resume_request();
         }
+        self.queue_if_waiting(context_id, &step);
     }
 
     /// A response step taken outside the stream's body callback.
@@ -436,6 +412,25 @@ impl Root {
     fn route(&mut self, host: &Routed, context_id: u32) {
         for token in host.take_sent() {
             self.routes.insert(token, context_id);
+        }
+    }
+
+    /// A step that waits (for keys, or for the rate-limit service) queues
+    /// its stream; any other step leaves the queue as it is.
+    fn queue_if_waiting(&mut self, context_id: u32, step: &RequestStep) {
+        match *step {
+            RequestStep::WaitForKeys {
+                provider,
+                deadline_ms,
+            } => self.queue(Waiter {
+                context_id,
+                wait: Wait::Keys {
+                    provider,
+                    deadline_ms,
+                },
+            }),
+            RequestStep::WaitForLimits { .. } => self.queue_limits(context_id),
+            RequestStep::Continue | RequestStep::Answered | RequestStep::HoldForBody => {}
         }
     }
 
