@@ -1,19 +1,65 @@
-//! A long stream through Envoy's V8, searched by memchr on every chunk, is
-//! policed exactly: passed byte for byte when its tool is allowed, cut at its
-//! tool-call frame when not. (With a simd128 build, see `.cargo/config.toml`,
-//! this is where the SIMD searches meet Envoy.)
+//! The module is built with wasm SIMD (`simd128`, `.cargo/config.toml`) and
+//! Envoy's V8 runs it: the module's code holds SIMD instructions (binaryen's
+//! validator refuses it with SIMD off), Envoy loads it, and a long stream,
+//! searched by memchr's SIMD code on every chunk, is policed exactly: passed
+//! byte for byte when its tool is allowed, cut at its tool-call frame when not.
+//!
+//! The rest of the real-Envoy suite runs the same module, so every policing
+//! test is also a test of the SIMD searches in Envoy.
 
 mod common;
 
+use std::process::Command;
 use std::time::Duration;
 
 use serde_json::json;
 use test_harness::client::{self, BodyEnding};
-use test_harness::{Chunking, Key, MockAgent, Reply, Token};
+use test_harness::{paths, Chunking, Key, MockAgent, Reply, Token};
 
 use common::sse::denied_event;
 use common::{assert_counter, show, start_envoy};
 
+/// The features scripts/build's wasm-opt enables, SIMD left out.
+const FEATURES_BUT_SIMD: &[&str] = &[
+    "--mvp-features",
+    "--enable-bulk-memory",
+    "--enable-sign-ext",
+    "--enable-nontrapping-float-to-int",
+    "--enable-mutable-globals",
+];
+
+/// binaryen's validator on the module, with these features: (valid, its output).
+fn validate(features: &[&str]) -> (bool, String) {
+    let module = paths::require_wasm().unwrap();
+    let out = Command::new("wasm-opt")
+        .args(features)
+        .arg(&module)
+        .args(["-o", "/dev/null"])
+        .output()
+        .unwrap_or_else(|e| panic!("wasm-opt (binaryen; scripts/build installs it): {e}"));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+#[test]
+fn the_module_holds_simd_instructions() {
+    let (valid, text) = validate(FEATURES_BUT_SIMD);
+    assert!(
+        !valid && text.contains("SIMD"),
+        "the module validates without SIMD, so it was built without simd128: {text}"
+    );
+    let mut with_simd = FEATURES_BUT_SIMD.to_vec();
+    with_simd.push("--enable-simd");
+    let (valid, text) = validate(&with_simd);
+    assert!(valid, "the module is invalid even with SIMD: {text}");
+}
+
+/// About `len` bytes of Anthropic text deltas with one `tool_use` of `tool`
+/// after three quarters: (the stream, where the tool-call frame starts).
 fn long_stream(len: usize, tool: &str) -> (Vec<u8>, usize) {
     let mut out = String::from("event: message_start\ndata: {\"type\":\"message_start\"}\n\n");
     let mut call_at = None;
