@@ -206,13 +206,18 @@ fn media_type_is(content_type: &str, media: &str) -> bool {
 impl ResponseState {
     /// `on_http_response_headers`.
     pub fn on_headers(&mut self, host: &dyn Host, config: &Config, request: &RequestState) {
-        // Read in one host call, only when something here looks at them.
-        let headers = if config.agentcore.is_some() || config.tools.is_some() {
+        // Read in one host call, only when something here looks at them: the
+        // session header (bound sessions only) or the content type (policing).
+        let binds_sessions = config
+            .agentcore
+            .as_ref()
+            .filter(|ac| ac.session.bind_to_subject);
+        let headers = if binds_sessions.is_some() || config.tools.is_some() {
             host.response_headers()
         } else {
             Vec::new()
         };
-        if let Some(ac) = &config.agentcore {
+        if let Some(ac) = binds_sessions {
             unbind_session(host, &headers, ac, request);
         }
         if let Some(h) = &request.limit_headers {

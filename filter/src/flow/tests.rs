@@ -289,6 +289,35 @@ fn a_cached_token_request_reads_its_headers_and_the_clock_once() {
     }
 }
 
+/// Each host call crosses from the VM into Envoy: a response nothing here looks
+/// at (no policing, no bound session) costs none.
+#[test]
+#[wasm_bindgen_test]
+fn without_policing_or_bound_sessions_the_response_headers_are_not_read() {
+    let mut vm = vm(r#","agentcore":{"claims_to_headers":{"iss":"User-Iss"}}"#);
+    let auth = bearer(A2_TOKEN);
+    let host = FakeHost::with_request(&[
+        (":path", "/x"),
+        (":method", "GET"),
+        ("authorization", auth.as_str()),
+    ]);
+    host.now_ms.set(A2_NOW_MS);
+    let mut request = RequestState::default();
+    assert_eq!(
+        request.on_headers(&host, &mut vm, true),
+        RequestStep::Continue
+    );
+    assert_eq!(
+        host.request_value("x-amzn-bedrock-agentcore-runtime-custom-user-iss")
+            .as_deref(),
+        Some("joe")
+    );
+    host.reads.borrow_mut().clear();
+    let mut response = ResponseState::default();
+    response.on_headers(&host, &vm.config, &request);
+    assert!(host.reads.borrow().is_empty(), "{:?}", host.reads.borrow());
+}
+
 fn policed(extra: &str, response_headers: &[(&str, &str)]) -> (FakeHost, ResponseState) {
     let mut vm = vm(extra);
     let host = FakeHost::with_request(&[(":path", "/ping")]);

@@ -6,11 +6,12 @@
 //! holds the provider and the fingerprint of the key set that verified it; it
 //! is used only while the token has not expired and that provider still has
 //! that key set, so a key removed from the JWKS stops its tokens at once.
-//! Bounded: the least recently used entry makes room for a new one.
+//! Bounded: an expired entry, else the least recently used one, makes room
+//! for a new one.
 
 use super::verify::VerifiedToken;
 use std::collections::hash_map::RandomState;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::hash::{BuildHasher, Hasher};
 
 /// Entries per VM when the glue does not choose: a few MB at most (claims are
@@ -33,10 +34,17 @@ struct Entry {
     last_used: u64,
 }
 
+/// Two orders beside the entries, so that making room is a lookup, not a scan
+/// of every entry: a never-seen token on a full cache pays O(log n), as it does
+/// in `jwt_authn`'s LRU cache.
 #[derive(Debug)]
 pub struct TokenCache {
     capacity: usize,
     entries: BTreeMap<u128, Entry>,
+    /// `(last_used, key)` of every entry: the first is the least recently used.
+    by_use: BTreeSet<(u64, u128)>,
+    /// `(exp, key)` of every entry: the first expires soonest.
+    by_exp: BTreeSet<(u64, u128)>,
     /// Counts uses; orders entries for LRU eviction without touching the clock.
     uses: u64,
     /// The secret key of [`TokenCache::key_of`], drawn once per cache.
@@ -55,6 +63,8 @@ impl TokenCache {
         TokenCache {
             capacity,
             entries: BTreeMap::new(),
+            by_use: BTreeSet::new(),
+            by_exp: BTreeSet::new(),
             uses: 0,
             hasher: RandomState::new(),
         }
@@ -103,16 +113,18 @@ impl TokenCache {
     /// hash the token once.
     pub fn get_key(&mut self, key: &TokenKey, now: u64) -> Option<&CachedToken> {
         let key = key.0;
-        if self
+        let (exp, last_used) = self
             .entries
             .get(&key)
-            .is_some_and(|e| now >= e.cached.token.exp)
-        {
-            self.entries.remove(&key);
+            .map(|e| (e.cached.token.exp, e.last_used))?;
+        if now >= exp {
+            self.remove(key);
             return None;
         }
         self.uses += 1;
         let uses = self.uses;
+        self.by_use.remove(&(last_used, key));
+        self.by_use.insert((uses, key));
         let entry = self.entries.get_mut(&key)?;
         entry.last_used = uses;
         Some(&entry.cached)
@@ -125,27 +137,27 @@ impl TokenCache {
     }
 
     /// Remembers a verified token until its `exp`. Tokens already expired at
-    /// `now` are not stored. When full, expired entries go first, then the
+    /// `now` are not stored. When full, an expired entry goes first, else the
     /// least recently used one.
     pub fn insert_key(&mut self, key: &TokenKey, cached: CachedToken, now: u64) {
         if self.capacity == 0 || now >= cached.token.exp {
             return;
         }
         let key = key.0;
-        if !self.entries.contains_key(&key) && self.entries.len() >= self.capacity {
-            self.entries.retain(|_, e| now < e.cached.token.exp);
-            if self.entries.len() >= self.capacity {
-                let oldest = self
-                    .entries
-                    .iter()
-                    .min_by_key(|(_, e)| e.last_used)
-                    .map(|(k, _)| *k);
-                if let Some(oldest) = oldest {
-                    self.entries.remove(&oldest);
-                }
+        self.remove(key);
+        if self.entries.len() >= self.capacity {
+            let expired = self
+                .by_exp
+                .first()
+                .filter(|(exp, _)| now >= *exp)
+                .map(|(_, k)| *k);
+            if let Some(victim) = expired.or_else(|| self.by_use.first().map(|(_, k)| *k)) {
+                self.remove(victim);
             }
         }
         self.uses += 1;
+        self.by_use.insert((self.uses, key));
+        self.by_exp.insert((cached.token.exp, key));
         self.entries.insert(
             key,
             Entry {
@@ -155,13 +167,30 @@ impl TokenCache {
         );
     }
 
+    fn remove(&mut self, key: u128) {
+        if let Some(e) = self.entries.remove(&key) {
+            self.by_use.remove(&(e.last_used, key));
+            self.by_exp.remove(&(e.cached.token.exp, key));
+        }
+    }
+
     /// Drops every entry of `provider` (e.g. on reconfiguration).
     pub fn forget_provider(&mut self, provider: usize) {
-        self.entries.retain(|_, e| e.cached.provider != provider);
+        let keys: Vec<u128> = self
+            .entries
+            .iter()
+            .filter(|(_, e)| e.cached.provider == provider)
+            .map(|(k, _)| *k)
+            .collect();
+        for key in keys {
+            self.remove(key);
+        }
     }
 
     pub fn clear(&mut self) {
         self.entries.clear();
+        self.by_use.clear();
+        self.by_exp.clear();
     }
 }
 
@@ -249,6 +278,30 @@ mod tests {
         assert!(cache.get("short", 9).is_some());
         cache.insert("new", cached("new", 1000), 20);
         assert!(cache.get("long", 20).is_some() && cache.get("new", 20).is_some());
+    }
+
+    #[test]
+    #[wasm_bindgen_test]
+    fn a_full_cache_makes_room_one_entry_at_a_time_and_its_orders_stay_in_step() {
+        let mut cache = TokenCache::new(8);
+        for i in 0..200u64 {
+            // Every third token expires soon after it arrives.
+            let exp = if i % 3 == 0 { i + 5 } else { 10_000 };
+            cache.insert(&format!("t{i}"), cached(&format!("s{i}"), exp), i);
+            if i % 4 == 0 {
+                let _ = cache.get(&format!("t{}", i / 2), i);
+            }
+            assert_eq!(cache.len(), cache.by_use.len(), "at {i}");
+            assert_eq!(cache.len(), cache.by_exp.len(), "at {i}");
+            assert!(cache.len() <= 8, "at {i}");
+            assert_eq!(
+                sub_of(&mut cache, &format!("t{i}"), i),
+                Some(format!("s{i}"))
+            );
+        }
+        assert_eq!(cache.len(), 8);
+        cache.forget_provider(0);
+        assert!(cache.is_empty() && cache.by_use.is_empty() && cache.by_exp.is_empty());
     }
 
     #[test]
