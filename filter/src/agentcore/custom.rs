@@ -86,7 +86,7 @@ pub(super) const USER_ID_HEADER: &str = "x-amzn-bedrock-agentcore-runtime-user-i
 
 /// Adds one of the filter's own headers, or records why it cannot go.
 fn offer(out: &mut CustomPlan, suffix: &str, value: &str) {
-    let name = format!("{CUSTOM_PREFIX}{suffix}");
+    let name = [CUSTOM_PREFIX, suffix].concat();
     let value = value.trim_matches([' ', '\t']);
     let reason = match value_problem(value) {
         Some(reason) => Some(reason),
@@ -154,7 +154,7 @@ fn mapped_suffixes(cfg: &AgentCoreConfig) -> impl Iterator<Item = &str> {
 }
 
 fn lower_name(suffix: &str) -> String {
-    format!("{CUSTOM_PREFIX}{suffix}").to_ascii_lowercase()
+    [CUSTOM_PREFIX, suffix].concat().to_ascii_lowercase()
 }
 
 /// The claim at `path`: each step takes the first member of that name.

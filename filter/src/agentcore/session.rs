@@ -189,7 +189,7 @@ fn bind(prefix: &str, id: &str) -> Result<String, SessionError> {
             max: MAX_BOUND_CLIENT_ID,
         });
     }
-    Ok(format!("{prefix}-{id}"))
+    Ok([prefix, "-", id].concat())
 }
 
 fn strip_binding<'v>(prefix: &str, value: &'v str) -> Option<&'v str> {

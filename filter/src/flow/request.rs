@@ -12,6 +12,7 @@ use crate::mcp::{self, McpRequestVerdict};
 use crate::metrics::Metric;
 use crate::policy::Allowlist;
 use crate::ratelimit::{LimitHeaders, PendingCall, Verdict};
+use std::rc::Rc;
 
 /// What the glue does with the request after a step.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,7 +44,7 @@ pub enum BodyStep {
 /// Who the caller turned out to be; the response half polices with it.
 #[derive(Debug, Clone, Default)]
 pub struct Identity {
-    pub token: Option<VerifiedToken>,
+    pub token: Option<Rc<VerifiedToken>>,
     /// `None` when `tools` is not configured.
     pub allowlist: Option<Allowlist>,
 }
@@ -219,7 +220,7 @@ impl RequestState {
             }
         }
         match crate::api_keys::identify(keys, key, &roles_claims) {
-            Some(token) => self.admit(host, vm, Some(token)),
+            Some(token) => self.admit(host, vm, Some(Rc::new(token))),
             None => self.reject(host, Reason::UnknownApiKey),
         }
     }
@@ -236,7 +237,7 @@ impl RequestState {
     }
 
     /// The caller may go upstream: resolve its tools and shape the headers.
-    fn admit(&mut self, host: &dyn Host, vm: &Vm, token: Option<VerifiedToken>) -> RequestStep {
+    fn admit(&mut self, host: &dyn Host, vm: &Vm, token: Option<Rc<VerifiedToken>>) -> RequestStep {
         let config = &vm.config;
         let allowlist = config.tools.as_ref().map(|tools| {
             let roles = token

@@ -10,6 +10,7 @@ use super::reason::Reason;
 use super::token::{self, UnverifiedToken};
 use super::verify::{allowed_algorithm, verify_detailed, VerifiedToken};
 use crate::jwt::Provider;
+use std::rc::Rc;
 
 /// What the glue knows about one provider's keys right now.
 #[derive(Debug, Clone, Copy)]
@@ -26,7 +27,9 @@ pub enum Outcome {
     /// Valid. `provider` indexes `Config::providers`.
     Verified {
         provider: usize,
-        token: VerifiedToken,
+        /// Shared with the token cache: a cache hit hands out the claims
+        /// without copying them.
+        token: Rc<VerifiedToken>,
     },
     /// 401 `invalid_token` with this reason.
     Rejected(Reason),
@@ -72,7 +75,7 @@ pub fn authenticate<'k>(
     match verify_detailed(&token, provider, keys, now) {
         Ok(token) => Outcome::Verified {
             provider: index,
-            token,
+            token: Rc::new(token),
         },
         Err(rejection) if rejection.kid_not_found => Outcome::NeedKidRefetch(index),
         Err(rejection) => Outcome::Rejected(rejection.reason),
@@ -99,7 +102,7 @@ pub fn authenticate_with_cache<'k>(
             if keys.fingerprint() == hit.key_set && provider_accepts(provider, &found.source) {
                 return Outcome::Verified {
                     provider: index,
-                    token: hit.token.clone(),
+                    token: Rc::clone(&hit.token),
                 };
             }
         }
@@ -110,7 +113,7 @@ pub fn authenticate_with_cache<'k>(
             let entry = CachedToken {
                 provider: *provider,
                 key_set: keys.fingerprint(),
-                token: token.clone(),
+                token: Rc::clone(token),
             };
             cache.insert_key(&key, entry, now);
         }

@@ -13,6 +13,7 @@ use super::verify::VerifiedToken;
 use std::collections::hash_map::RandomState;
 use std::collections::{BTreeMap, BTreeSet};
 use std::hash::{BuildHasher, Hasher};
+use std::rc::Rc;
 
 /// Entries per VM when the glue does not choose: a few MB at most (claims are
 /// small), and enough for the active users of one worker.
@@ -25,7 +26,7 @@ pub struct CachedToken {
     pub provider: usize,
     /// [`super::JwkSet::fingerprint`] of the key set that verified it.
     pub key_set: u64,
-    pub token: VerifiedToken,
+    pub token: Rc<VerifiedToken>,
 }
 
 #[derive(Debug)]
@@ -207,13 +208,13 @@ mod tests {
         CachedToken {
             provider: 0,
             key_set: 42,
-            token: VerifiedToken {
+            token: Rc::new(VerifiedToken {
                 claims: Json::Object(vec![]),
                 issuer: "i".into(),
                 subject: Some(sub.into()),
                 exp,
                 roles: vec![],
-            },
+            }),
         }
     }
 
