@@ -263,6 +263,19 @@ impl Envoy {
             .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
     }
 
+    /// CPU time Envoy has used so far, all its threads, user and system, in
+    /// clock ticks of 10 ms (`utime` + `stime` of `/proc/<pid>/stat`; Linux's
+    /// USER_HZ is 100 on every architecture Envoy ships for), if it can be read.
+    /// Unlike throughput it does not count the time a busy neighbour takes.
+    pub fn cpu_ms(&self) -> Option<u64> {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.envoy_pid()?)).ok()?;
+        // The command name, field 2, is in parentheses and may hold spaces.
+        let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+        let tick = |i: usize| fields.get(i)?.parse::<u64>().ok();
+        // utime and stime are fields 14 and 15: 11 and 12 after the name.
+        Some((tick(11)? + tick(12)?) * 10)
+    }
+
     /// Lines of the log that show the filter panicked or its Wasm VM failed:
     /// the filter's panic hook logs `toolguard: panic: panicked at ...` at
     /// critical level, and Envoy reports a trapped VM as a failed function

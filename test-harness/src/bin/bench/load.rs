@@ -94,6 +94,10 @@ pub struct LoadResult {
     pub p99_us: u64,
     /// Requests that took a token from the token file.
     pub tokens_used: u64,
+    /// Envoy's CPU time over the run, in ms (0 when it could not be read);
+    /// not from wrk: the bench fills it in.
+    #[serde(default)]
+    pub envoy_cpu_ms: u64,
 }
 
 impl LoadResult {
@@ -103,6 +107,12 @@ impl LoadResult {
         } else {
             self.requests as f64 * 1e6 / self.duration_us as f64
         }
+    }
+
+    /// Envoy's CPU time per request in µs, or `None` if it was not measured.
+    pub fn cpu_us_per_request(&self) -> Option<f64> {
+        (self.envoy_cpu_ms > 0 && self.requests > 0)
+            .then(|| self.envoy_cpu_ms as f64 * 1e3 / self.requests as f64)
     }
 
     /// Socket errors, error statuses and timeouts (5 s: far beyond any

@@ -67,7 +67,9 @@ fn auth_contenders(opts: &Options, bearer: &str) -> Vec<Contender> {
 }
 
 /// Scenario 1: the same valid RS256 token on every request. Also against the
-/// empty Wasm filter (E), so the floor any Wasm filter pays shows.
+/// empty Wasm filter (E), so the floor any Wasm filter pays shows, and the
+/// same module making the host calls toolguard makes here (F), the floor of
+/// doing this work through the proxy-wasm ABI.
 pub fn cached(wrk: &Wrk, opts: &Options) -> Result<Vec<Series>> {
     let bearer = cached_token();
     let plan = Plan {
@@ -93,6 +95,20 @@ pub fn cached(wrk: &Wrk, opts: &Options) -> Result<Vec<Series>> {
         ),
         probe: None,
         expects: Vec::new(),
+        min_response_bytes: 0,
+    });
+    contenders.push(Contender {
+        key: "F".into(),
+        label: "Wasm filter making toolguard's 6 host calls, nothing else".into(),
+        front: Front::new(
+            Filter::Wasm {
+                module: opts.empty_wasm.clone(),
+                config: serde_json::json!({"host_calls": true}),
+            },
+            Route::Direct(DirectBody::Inline("ok".into())),
+        ),
+        probe: Some(Probe::Claim { bearer }),
+        expects: vec![Expect::PerRequest("toolguard.jwt.allowed".into())],
         min_response_bytes: 0,
     });
     throughput::run(wrk, &plan, &contenders)

@@ -96,6 +96,16 @@ impl Series {
         )
     }
 
+    /// Median Envoy CPU per request in µs over the rounds that measured it.
+    pub fn median_cpu_us_per_request(&self) -> Option<f64> {
+        let cpu: Vec<f64> = self
+            .runs
+            .iter()
+            .filter_map(LoadResult::cpu_us_per_request)
+            .collect();
+        (!cpu.is_empty()).then(|| median(&cpu))
+    }
+
     /// Share of requests that had to reuse a token of the pool (0 when every
     /// request had its own).
     pub fn reuse_fraction(&self, pool: usize) -> f64 {
@@ -139,11 +149,14 @@ pub fn run(wrk: &Wrk, plan: &Plan, contenders: &[Contender]) -> Result<Vec<Serie
                 ))
             })?;
             eprintln!(
-                "bench:   round {} {:<3} {:>10.0} req/s  p50 {} us",
+                "bench:   round {} {:<3} {:>10.0} req/s  p50 {} us  Envoy CPU {}",
                 round + 1,
                 contender.key,
                 result.rps(),
-                result.p50_us
+                result.p50_us,
+                result
+                    .cpu_us_per_request()
+                    .map_or("?".into(), |us| format!("{us:.1} us/request"))
             );
             series.runs.push(result);
         }
@@ -229,13 +242,17 @@ fn measure(wrk: &Wrk, plan: &Plan, contender: &Contender, envoy: &Envoy) -> Resu
         Requests::Fixed(b) => (b.clone(), None),
         Requests::Rotating { file, .. } => (None, Some(file.clone())),
     };
-    let result = wrk.run(&LoadSpec {
+    let cpu_before = envoy.cpu_ms();
+    let mut result = wrk.run(&LoadSpec {
         url: envoy.url(&plan.path),
         secs: plan.secs,
         connections: plan.connections,
         bearer,
         token_file,
     })?;
+    if let (Some(before), Some(after)) = (cpu_before, envoy.cpu_ms()) {
+        result.envoy_cpu_ms = after.saturating_sub(before);
+    }
     let after = envoy.stats()?;
     check(contender, &result, &before, &after)?;
     Ok(result)
@@ -343,6 +360,7 @@ mod tests {
             p50_us: 1,
             p99_us: 2,
             tokens_used: 0,
+            envoy_cpu_ms: 0,
         }
     }
 
