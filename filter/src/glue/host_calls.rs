@@ -46,7 +46,7 @@ fn header(map: MapType, name: &str) -> Option<String> {
     hostcalls::get_map_value_bytes(map, name)
         .ok()
         .flatten()
-        .map(|v| String::from_utf8_lossy(&v).into_owned())
+        .map(text)
 }
 
 fn buffer(buffer: BufferType, size: usize) -> Vec<u8> {
@@ -54,6 +54,12 @@ fn buffer(buffer: BufferType, size: usize) -> Vec<u8> {
         .ok()
         .flatten()
         .unwrap_or_default()
+}
+
+/// A header value as text: the SDK's bytes kept as they are when they are
+/// UTF-8 (nearly always), so the common case allocates nothing more.
+fn text(value: Vec<u8>) -> String {
+    String::from_utf8(value).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
 }
 
 impl Host for HostCalls {
@@ -81,7 +87,7 @@ impl Host for HostCalls {
         hostcalls::get_map_bytes(MapType::HttpRequestHeaders)
             .unwrap_or_default()
             .into_iter()
-            .map(|(k, v)| (k, String::from_utf8_lossy(&v).into_owned()))
+            .map(|(k, v)| (k, text(v)))
             .collect()
     }
     fn set_request_header(&self, name: &str, value: Option<&str>) {
@@ -97,7 +103,7 @@ impl Host for HostCalls {
         hostcalls::get_map_bytes(MapType::HttpResponseHeaders)
             .unwrap_or_default()
             .into_iter()
-            .map(|(k, v)| (k, String::from_utf8_lossy(&v).into_owned()))
+            .map(|(k, v)| (k, text(v)))
             .collect()
     }
     fn set_response_header(&self, name: &str, value: Option<&str>) {
