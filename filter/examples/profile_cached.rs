@@ -10,8 +10,7 @@
 //! goes through `flow::Root` as the glue drives it (a new context id, the
 //! stream's state made and dropped, the callbacks of its whole life), not
 //! only the two halves' header callbacks; the difference is that bookkeeping.
-//! Without it, also
-//! under V8 (node's WASI) for the wasm32-wasip1 build. The host's side (the
+//! The host's side (the
 //! crossings into Envoy) is not in these numbers: each host call is counted and
 //! printed instead.
 // A measuring tool with fixed inputs, not part of the module: it stops at

@@ -27,4 +27,5 @@ pub mod metrics;
 pub mod policy;
 pub mod ratelimit;
 pub mod sse;
+pub mod text;
 pub mod websocket;

@@ -2,6 +2,7 @@
 
 use crate::host::{GrpcNotSent, Host, HttpNotSent, LogLevel, RootHost};
 use crate::metrics::Metric;
+use crate::text::utf8_lossy;
 use proxy_wasm::hostcalls;
 use proxy_wasm::types::{BufferType, MapType, MetricType};
 use std::cell::RefCell;
@@ -46,7 +47,7 @@ fn header(map: MapType, name: &str) -> Option<String> {
     hostcalls::get_map_value_bytes(map, name)
         .ok()
         .flatten()
-        .map(text)
+        .map(utf8_lossy)
 }
 
 fn buffer(buffer: BufferType, size: usize) -> Vec<u8> {
@@ -54,12 +55,6 @@ fn buffer(buffer: BufferType, size: usize) -> Vec<u8> {
         .ok()
         .flatten()
         .unwrap_or_default()
-}
-
-/// A header value as text: the SDK's bytes kept as they are when they are
-/// UTF-8 (nearly always), so the common case allocates nothing more.
-fn text(value: Vec<u8>) -> String {
-    String::from_utf8(value).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
 }
 
 impl Host for HostCalls {
@@ -87,7 +82,7 @@ impl Host for HostCalls {
         hostcalls::get_map_bytes(MapType::HttpRequestHeaders)
             .unwrap_or_default()
             .into_iter()
-            .map(|(k, v)| (k, text(v)))
+            .map(|(k, v)| (k, utf8_lossy(v)))
             .collect()
     }
     fn set_request_header(&self, name: &str, value: Option<&str>) {
@@ -103,7 +98,7 @@ impl Host for HostCalls {
         hostcalls::get_map_bytes(MapType::HttpResponseHeaders)
             .unwrap_or_default()
             .into_iter()
-            .map(|(k, v)| (k, text(v)))
+            .map(|(k, v)| (k, utf8_lossy(v)))
             .collect()
     }
     fn set_response_header(&self, name: &str, value: Option<&str>) {

@@ -12,6 +12,7 @@
 //! came (BOM, comments, unknown fields and line ends included), so forwarding every
 //! frame reproduces the input byte for byte.
 
+use crate::text::utf8_lossy;
 use std::ops::Range;
 
 const BOM: &[u8] = b"\xEF\xBB\xBF";
@@ -189,11 +190,6 @@ pub fn first_frame_end(bytes: &[u8], end_of_stream: bool) -> Option<usize> {
         }
         line_start = next;
     }
-}
-
-/// UTF-8 with U+FFFD for invalid sequences; no copy when the bytes are valid.
-fn decode(bytes: Vec<u8>) -> String {
-    String::from_utf8(bytes).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
 }
 
 /// Splits a stream into frames as its chunks arrive.
@@ -435,8 +431,8 @@ impl Framer {
         data.pop();
         Ok(Frame {
             raw: self.buf.get(raw).unwrap_or_default(),
-            events: events.into_iter().map(decode).collect(),
-            data: decode(data),
+            events: events.into_iter().map(utf8_lossy).collect(),
+            data: utf8_lossy(data),
             data_lines,
         })
     }

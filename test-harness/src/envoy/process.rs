@@ -263,17 +263,15 @@ impl Envoy {
             .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
     }
 
-    /// CPU time Envoy has used so far, all its threads, user and system, in
-    /// clock ticks of 10 ms (`utime` + `stime` of `/proc/<pid>/stat`; Linux's
-    /// USER_HZ is 100 on every architecture Envoy ships for), if it can be read.
-    /// Unlike throughput it does not count the time a busy neighbour takes.
+    /// CPU time in ms that Envoy has used so far, all its threads, user and
+    /// system (`utime` + `stime`, fields 14 and 15 of `/proc/<pid>/stat`, in
+    /// ticks of 10 ms: Linux's USER_HZ is 100 on every architecture Envoy
+    /// ships for), if it can be read. Time a busy neighbour steals is not in
+    /// it, though its cache effects are.
     pub fn cpu_ms(&self) -> Option<u64> {
-        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.envoy_pid()?)).ok()?;
-        // The command name, field 2, is in parentheses and may hold spaces.
-        let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
-        let tick = |i: usize| fields.get(i)?.parse::<u64>().ok();
-        // utime and stime are fields 14 and 15: 11 and 12 after the name.
-        Some((tick(11)? + tick(12)?) * 10)
+        let pid = self.envoy_pid()?;
+        let ticks = proc_stat_field(pid, 14)? + proc_stat_field(pid, 15)?;
+        Some(ticks * 10)
     }
 
     /// Lines of the log that show the filter panicked or its Wasm VM failed:
@@ -346,10 +344,20 @@ fn proc_comm(pid: u32) -> Option<String> {
 
 /// The process group of `pid` (field 5 of `/proc/<pid>/stat`).
 fn proc_pgrp(pid: u32) -> Option<u32> {
+    u32::try_from(proc_stat_field(pid, 5)?).ok()
+}
+
+/// Numeric field `n` (counted from 1, as proc(5) does; `n` > 2) of
+/// `/proc/<pid>/stat`.
+fn proc_stat_field(pid: u32, n: usize) -> Option<u64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // The command name (field 2) is in parentheses and may hold spaces.
     let after = stat.rsplit_once(')')?.1;
-    after.split_whitespace().nth(2)?.parse().ok()
+    after
+        .split_whitespace()
+        .nth(n.checked_sub(3)?)?
+        .parse()
+        .ok()
 }
 
 fn listener_address(listeners_json: &str, name: &str) -> Option<SocketAddr> {

@@ -183,8 +183,8 @@ pub fn markdown(opts: &Options, r: &Results, command: &str) -> String {
              F is the empty filter making, per request, the six host calls toolguard makes here (header map, \
              clock, random bytes for the session id, a counter, two header writes) and nothing else: what \
              any filter doing this work through the proxy-wasm ABI pays. Envoy CPU is the Envoy process's \
-             user and system time over the run divided by its requests; a busy neighbour lowers req/s \
-             more than it raises that.\n"
+             user and system time over the run divided by its requests: time a busy neighbour steals \
+             lowers req/s but is not in it.\n"
         );
         throughput_table(&mut md, s, &["A", "B", "E", "F"], None);
     }
